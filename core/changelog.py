@@ -1,0 +1,448 @@
+"""The change log and how changes are applied — the part that makes sync possible.
+
+Every write, local or from another installation, is a list of change rows
+applied by `apply_changes()`; the ledger service only builds and validates them.
+So a village laptop and the county office run the very same code path.
+
+Rules (DESIGN.md §4):
+
+* A change is (hlc, entity, gid, field, value, prev). `hlc` is a hybrid logical
+  clock timestamp, unique across installations, and is the change id: applying
+  a change already in the log does nothing.
+* field '*' creates the entity: its value holds every synced field, an absent
+  key meaning null. Two installations creating the same entity (the same
+  person, whose gid derives from the ID number) merge field by field.
+* Each field keeps the clock of the change that set it (the row's `clk` map,
+  falling back to the clock of '*'). A change wins only if its clock is greater:
+  last writer wins per field. Visits are insert-only; deletion is a tombstone
+  field `deleted`. The result depends only on the set of changes seen, never on
+  the order they arrived in.
+* `prev` is the clock of the field as the writer saw it. When changes are
+  delivered per origin in clock order (as sync packages do), a change whose
+  prev differs from the field's current clock was made without knowing the
+  current value: the two edits were concurrent. Where their values differ,
+  both are kept in `conflict` for a person to review; choosing the loser is
+  just a new change.
+* A change for an entity that has not arrived yet waits in `pending` and is
+  applied as soon as the entity is created.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from core import hlc as hlc_mod
+from core import idcard
+from core.domain import derive_status, is_lapsed
+from core.errors import SyncError
+
+# ---------------------------------------------------------------------------
+# Entities
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    fields: tuple[str, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    insert_only: bool = False
+
+    @property
+    def table(self) -> str:
+        return self.name
+
+
+ENTITIES: dict[str, EntitySpec] = {
+    s.name: s
+    for s in (
+        EntitySpec("unit", ("name", "level", "parent_code", "deleted"), {"deleted": 0}),
+        EntitySpec(
+            "household",
+            ("number", "unit_code", "address", "phone", "worker", "head_gid", "deleted"),
+            {"deleted": 0},
+        ),
+        EntitySpec(
+            "person",
+            ("household_gid", "name", "id_number", "relation", "phone", "categories",
+             "notes", "deleted"),
+            {"deleted": 0},
+        ),
+        EntitySpec(
+            "enrollment",
+            ("person_gid", "year", "claim_date", "claim_channel", "claim_tier", "claim_by",
+             "confirmed_date", "confirmed_amount", "elsewhere_place", "elsewhere_evidence",
+             "exclude_reason", "exclude_evidence", "subsidy_category", "subsidy_kind",
+             "subsidy_amount", "subsidy_dept", "subsidy_arrived", "last_year_status"),
+        ),
+        EntitySpec(
+            "visit",
+            ("household_gid", "person_gid", "date", "visitor", "method", "outcome",
+             "reason", "note", "next_date"),
+            insert_only=True,
+        ),
+        EntitySpec("target", ("unit_code", "year", "count", "milestones")),
+    )
+}
+
+# Local columns recomputed from synced ones (never sent, but compared in dumps).
+DERIVED: dict[str, tuple[str, ...]] = {
+    "household": ("last_visit", "next_follow_up"),
+    "person": ("birth_date", "sex"),
+    "enrollment": ("status", "lapsed", "group_code"),
+}
+
+# Fields whose change means derived data elsewhere must be refreshed.
+_PERSON_INDEXED = {"name", "id_number", "phone", "deleted", "household_gid"}
+_HOUSEHOLD_PLACED = {"unit_code", "deleted"}
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON: the same value always gives the same text."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+class Change(NamedTuple):
+    hlc: str
+    entity: str
+    gid: str
+    field: str
+    value: str | None  # JSON text
+    prev: str | None = None
+    operator: str | None = None
+    op: str | None = None
+    txn: str | None = None
+
+    @property
+    def node(self) -> str:
+        return hlc_mod.node_of(self.hlc)
+
+
+CHANGE_COLUMNS = Change._fields
+
+
+@dataclass
+class ApplyReport:
+    new: int = 0
+    known: int = 0
+    conflicts: int = 0
+    pending: int = 0
+    households: set[str] = field(default_factory=set)
+    persons: set[str] = field(default_factory=set)
+
+    def merge(self, other: "ApplyReport") -> None:
+        self.new += other.new
+        self.known += other.known
+        self.conflicts += other.conflicts
+        self.pending += other.pending
+        self.households |= other.households
+        self.persons |= other.persons
+
+
+# ---------------------------------------------------------------------------
+# Applying
+
+
+class _Touched:
+    """What derived data to refresh once a batch is applied."""
+
+    def __init__(self) -> None:
+        self.persons: set[str] = set()
+        self.households: set[str] = set()
+        self.enrollments: set[str] = set()
+        self.visit_households: set[str] = set()
+
+
+def _effective(clk: Mapping[str, str], name: str) -> str:
+    return clk.get(name, clk.get("*", ""))
+
+
+def validate_change(c: Change) -> None:
+    spec = ENTITIES.get(c.entity)
+    if spec is None:
+        raise SyncError(f"变更记录中有未知的数据类型“{c.entity}”，可能来自更新版本的参保通。")
+    if not hlc_mod.is_valid(c.hlc):
+        raise SyncError("变更记录的时间戳格式错误，文件可能已损坏。")
+    if c.field != "*" and c.field not in spec.fields:
+        raise SyncError(f"变更记录中有未知的字段“{c.entity}.{c.field}”，可能来自更新版本的参保通。")
+    if not c.gid:
+        raise SyncError("变更记录缺少对象编号，文件可能已损坏。")
+
+
+def apply_changes(conn: sqlite3.Connection, changes: Iterable[Change]) -> ApplyReport:
+    """Apply change rows (from this or another installation) inside the caller's
+    transaction. Idempotent and order-independent; see the module docstring.
+
+    The caller owns the transaction (Ledger.write or the sync import) so that
+    a failure anywhere leaves the database as it was.
+    """
+    report = ApplyReport()
+    touched = _Touched()
+    batch = sorted(changes, key=lambda c: c.hlc)
+    for c in batch:
+        validate_change(c)
+    # Deferred so that, within one batch, rows may refer to entities created
+    # later in the same batch; checked at commit all the same.
+    conn.execute("PRAGMA defer_foreign_keys=ON")
+    highest: dict[str, str] = {}
+    for c in batch:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO change(hlc, entity, gid, field, value, prev, operator, op, txn)"
+            " VALUES (?,?,?,?,?,?,?,?,?)", c)
+        if cur.rowcount == 0:
+            report.known += 1
+            continue
+        report.new += 1
+        node = c.node
+        if c.hlc > highest.get(node, ""):
+            highest[node] = c.hlc
+        _apply_one(conn, c, report, touched)
+    for node, top in highest.items():
+        conn.execute(
+            "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
+            "SET max_hlc=max(max_hlc, excluded.max_hlc)", (node, top))
+    _refresh_derived(conn, touched)
+    return report
+
+
+def _apply_one(conn: sqlite3.Connection, c: Change, report: ApplyReport,
+               touched: _Touched) -> None:
+    spec = ENTITIES[c.entity]
+    cols = ", ".join(spec.fields)
+    row = conn.execute(
+        f"SELECT id, clk, {cols} FROM {spec.table} WHERE gid=?", (c.gid,)).fetchone()
+    if row is None:
+        if c.field != "*":
+            conn.execute("INSERT OR IGNORE INTO pending(hlc, entity, gid) VALUES(?,?,?)",
+                         (c.hlc, c.entity, c.gid))
+            report.pending += 1
+            return
+        values = json.loads(c.value or "{}")
+        record = {f: values.get(f, spec.defaults.get(f)) for f in spec.fields}
+        conn.execute(
+            f"INSERT INTO {spec.table}(gid, clk, {cols}) VALUES (?, ?, {', '.join('?' * len(spec.fields))})",
+            (c.gid, dumps({"*": c.hlc}), *record.values()))
+        _note_touched(c.entity, c.gid, record, set(spec.fields), report, touched)
+        _drain_pending(conn, c.entity, c.gid, report, touched)
+        return
+
+    current = dict(zip(spec.fields, row[2:]))
+    clk: dict[str, str] = json.loads(row[1])
+    if c.field == "*":
+        if spec.insert_only:
+            return  # the same visit again under another clock: keep the first
+        values = json.loads(c.value or "{}")
+        incoming = {f: values.get(f, spec.defaults.get(f)) for f in spec.fields}
+        prev = ""  # a creation saw nothing: concurrent with any existing value
+    else:
+        incoming = {c.field: json.loads(c.value) if c.value is not None else None}
+        if c.field in spec.defaults and incoming[c.field] is None:
+            incoming[c.field] = spec.defaults[c.field]
+        prev = c.prev or ""
+    updates: dict[str, Any] = {}
+    for name, new_value in incoming.items():
+        have = _effective(clk, name)
+        differs = current[name] != new_value
+        concurrent = prev != have and hlc_mod.node_of(have) != c.node and have != ""
+        if c.hlc > have:
+            if concurrent and differs:
+                _record_conflict(conn, c.entity, c.gid, name, c.hlc, have, new_value,
+                                 current[name], report)
+            clk[name] = c.hlc
+            if differs:
+                updates[name] = new_value
+        elif concurrent and differs:
+            _record_conflict(conn, c.entity, c.gid, name, have, c.hlc, current[name],
+                             new_value, report)
+    if c.field == "*" and all(_effective(clk, f) == c.hlc for f in spec.fields):
+        clk = {"*": c.hlc}  # keep the clock map small when a creation wins whole
+    sets = ", ".join(f"{k}=?" for k in updates)
+    conn.execute(
+        f"UPDATE {spec.table} SET clk=?{', ' + sets if sets else ''} WHERE id=?",
+        (dumps(clk), *updates.values(), row[0]))
+    if updates:
+        _note_touched(c.entity, c.gid, {**current, **updates}, set(updates), report, touched)
+
+
+def _record_conflict(conn: sqlite3.Connection, entity: str, gid: str, name: str,
+                     winner: str, loser: str, winner_value: Any, loser_value: Any,
+                     report: ApplyReport) -> None:
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO conflict(entity, gid, field, winner_hlc, loser_hlc, "
+        "winner_value, loser_value) VALUES (?,?,?,?,?,?,?)",
+        (entity, gid, name, winner, loser, dumps(winner_value), dumps(loser_value)))
+    report.conflicts += cur.rowcount
+
+
+def _note_touched(entity: str, gid: str, record: Mapping[str, Any], changed: set[str],
+                  report: ApplyReport, touched: _Touched) -> None:
+    if entity == "person":
+        report.persons.add(gid)
+        if record.get("household_gid"):
+            report.households.add(record["household_gid"])
+        if changed & _PERSON_INDEXED:
+            touched.persons.add(gid)
+    elif entity == "household":
+        report.households.add(gid)
+        if changed & _HOUSEHOLD_PLACED:
+            touched.households.add(gid)
+    elif entity == "enrollment":
+        touched.enrollments.add(gid)
+        report.persons.add(record["person_gid"])
+    elif entity == "visit":
+        touched.visit_households.add(record["household_gid"])
+        report.households.add(record["household_gid"])
+
+
+def _drain_pending(conn: sqlite3.Connection, entity: str, gid: str, report: ApplyReport,
+                   touched: _Touched) -> None:
+    waiting = conn.execute(
+        "SELECT c.hlc, c.entity, c.gid, c.field, c.value, c.prev, c.operator, c.op, c.txn "
+        "FROM pending p JOIN change c ON c.hlc = p.hlc WHERE p.entity=? AND p.gid=? "
+        "ORDER BY c.hlc", (entity, gid)).fetchall()
+    if not waiting:
+        return
+    conn.execute("DELETE FROM pending WHERE entity=? AND gid=?", (entity, gid))
+    report.pending -= len(waiting)
+    for row in waiting:
+        _apply_one(conn, Change(*row), report, touched)
+
+
+# ---------------------------------------------------------------------------
+# Derived data
+
+
+def _refresh_derived(conn: sqlite3.Connection, t: _Touched) -> None:
+    if t.households:
+        for (pgid,) in _chunked_select(
+                conn, "SELECT gid FROM person WHERE household_gid IN ({})", t.households):
+            t.persons.add(pgid)
+    for pgid in t.persons:
+        refresh_person(conn, pgid)
+        for (egid,) in conn.execute("SELECT gid FROM enrollment WHERE person_gid=?", (pgid,)):
+            t.enrollments.add(egid)
+    for egid in t.enrollments:
+        refresh_enrollment(conn, egid)
+    for hgid in t.visit_households:
+        refresh_household_visits(conn, hgid)
+
+
+def _chunked_select(conn: sqlite3.Connection, sql: str, keys: Iterable[str],
+                    size: int = 500) -> list[tuple[Any, ...]]:
+    keys = list(keys)
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(keys), size):
+        part = keys[i:i + size]
+        out.extend(conn.execute(sql.format(",".join("?" * len(part))), part).fetchall())
+    return out
+
+
+def refresh_person(conn: sqlite3.Connection, gid: str) -> None:
+    """Birth date, sex and the search index of one person."""
+    from core.search import index_rows  # search depends on this module, not vice versa
+
+    row = conn.execute(
+        "SELECT id, name, id_number, phone, deleted FROM person WHERE gid=?", (gid,)).fetchone()
+    if row is None:
+        return
+    pid, name, id_number, phone, deleted = row
+    birth = sex = None
+    if id_number:
+        try:
+            f = idcard.facts(id_number)
+            birth, sex = f.birth_date.isoformat(), f.sex
+        except Exception:  # an invalid number from elsewhere stays visible, undated
+            pass
+    conn.execute("UPDATE person SET birth_date=?, sex=? WHERE id=?", (birth, sex, pid))
+    conn.execute("DELETE FROM search_digits WHERE rowid=?", (pid,))
+    conn.execute("DELETE FROM search_grams WHERE rowid=?", (pid,))
+    if not deleted:
+        digits, grams = index_rows(name, id_number, phone)
+        conn.execute("INSERT INTO search_digits(rowid, digits) VALUES(?, ?)", (pid, digits))
+        conn.execute("INSERT INTO search_grams(rowid, grams) VALUES(?, ?)", (pid, grams))
+
+
+_STATUS_FACTS = ("confirmed_date", "exclude_reason", "elsewhere_place", "subsidy_kind",
+                 "subsidy_arrived", "claim_date", "last_year_status")
+
+
+def refresh_enrollment(conn: sqlite3.Connection, gid: str) -> None:
+    """Status, lapsed flag and group of one enrollment, from its facts."""
+    row = conn.execute(
+        f"SELECT {', '.join('e.' + f for f in _STATUS_FACTS)},"
+        " (SELECT h.unit_code FROM person p JOIN household h ON h.gid = p.household_gid"
+        "  WHERE p.gid = e.person_gid AND p.deleted = 0 AND h.deleted = 0)"
+        " FROM enrollment e WHERE e.gid=?", (gid,)).fetchone()
+    if row is None:
+        return
+    facts = dict(zip(_STATUS_FACTS, row))
+    status = derive_status(facts)
+    conn.execute(
+        "UPDATE enrollment SET status=?, lapsed=?, group_code=? WHERE gid=?",
+        (status.value, int(is_lapsed(facts["last_year_status"], status)), row[-1], gid))
+
+
+def refresh_household_visits(conn: sqlite3.Connection, gid: str) -> None:
+    """Last visit and next follow-up: the dates the latest visit recorded."""
+    row = conn.execute(
+        "SELECT date, next_date FROM visit WHERE household_gid=? "
+        "ORDER BY date DESC, clk DESC LIMIT 1", (gid,)).fetchone()
+    conn.execute("UPDATE household SET last_visit=?, next_follow_up=? WHERE gid=?",
+                 (row[0] if row else None, row[1] if row else None, gid))
+
+
+# ---------------------------------------------------------------------------
+# Reading the log
+
+
+def knowledge(conn: sqlite3.Connection) -> dict[str, str]:
+    """Per origin node, the highest clock this installation holds."""
+    return dict(conn.execute("SELECT node, max_hlc FROM knowledge"))
+
+
+def changes_since(conn: sqlite3.Connection, known: Mapping[str, str]) -> list[Change]:
+    """Every change a peer with knowledge `known` lacks, in clock order.
+
+    Changes from one origin always arrive complete and in order, so a peer's
+    highest clock per origin is enough to say what it has.
+    """
+    out = []
+    for row in conn.execute(
+            f"SELECT {', '.join(CHANGE_COLUMNS)} FROM change ORDER BY hlc"):
+        c = Change(*row)
+        if c.hlc > known.get(c.node, ""):
+            out.append(c)
+    return out
+
+
+def canonical_dump(conn: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """Every synced entity with its fields, each field's clock and the derived
+    columns, in gid order: two installations that saw the same changes give
+    equal dumps."""
+    dump: dict[str, list[tuple[Any, ...]]] = {}
+    for spec in ENTITIES.values():
+        derived = DERIVED.get(spec.name, ())
+        cols = ", ".join(("gid", "clk") + spec.fields + derived)
+        rows = []
+        for row in conn.execute(f"SELECT {cols} FROM {spec.table} ORDER BY gid"):
+            clk = json.loads(row[1])
+            clocks = tuple(_effective(clk, f) for f in spec.fields)
+            rows.append((row[0], clocks) + tuple(row[2:]))
+        dump[spec.name] = rows
+    dump["pending"] = conn.execute("SELECT hlc FROM pending ORDER BY hlc").fetchall()
+    return dump
+
+
+def field_clock(conn: sqlite3.Connection, entity: str, gid: str,
+                fields: Sequence[str]) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """Current values and clocks of some fields of one entity (None if absent)."""
+    spec = ENTITIES[entity]
+    row = conn.execute(
+        f"SELECT clk, {', '.join(fields)} FROM {spec.table} WHERE gid=?", (gid,)).fetchone()
+    if row is None:
+        return None
+    clk = json.loads(row[0])
+    return dict(zip(fields, row[1:])), {f: _effective(clk, f) for f in fields}
