@@ -107,6 +107,9 @@ class _FileLock:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+            # Tidy up; a racing opener holds its own handle and just retries.
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
 
 class Store:
