@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -39,6 +39,7 @@ from core import hlc as hlc_mod
 from core import idcard
 from core.domain import derive_status, is_lapsed
 from core.errors import SyncError
+from core.search import index_rows
 
 # ---------------------------------------------------------------------------
 # Entities
@@ -93,6 +94,17 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "household": ("last_visit", "next_follow_up"),
     "person": ("birth_date", "sex"),
     "enrollment": ("status", "lapsed", "group_code"),
+}
+
+# Fields that point at another entity (the schema's foreign keys): field -> entity.
+# A change that would make a row point at an entity not yet here waits in
+# `pending` for that entity, as an edit waits for the entity it edits.
+REFERENCES: dict[str, dict[str, str]] = {
+    "household": {"unit_code": "unit"},
+    "person": {"household_gid": "household"},
+    "enrollment": {"person_gid": "person"},
+    "visit": {"household_gid": "household", "person_gid": "person"},
+    "target": {"unit_code": "unit"},
 }
 
 # Fields whose change means derived data elsewhere must be refreshed.
@@ -225,6 +237,8 @@ def _apply_one(conn: sqlite3.Connection, c: Change, report: ApplyReport,
             return
         values = json.loads(c.value or "{}")
         record = {f: values.get(f, spec.defaults.get(f)) for f in spec.fields}
+        if _wait_for_reference(conn, c, record, report):
+            return
         conn.execute(
             f"INSERT INTO {spec.table}(gid, clk, {cols}) VALUES (?, ?, {', '.join('?' * len(spec.fields))})",
             (c.gid, dumps({"*": c.hlc}), *record.values()))
@@ -245,6 +259,11 @@ def _apply_one(conn: sqlite3.Connection, c: Change, report: ApplyReport,
         if c.field in spec.defaults and incoming[c.field] is None:
             incoming[c.field] = spec.defaults[c.field]
         prev = c.prev or ""
+    # Only values that would be written must point at something that exists.
+    winning = {name: v for name, v in incoming.items()
+               if c.hlc > _effective(clk, name) and current[name] != v}
+    if _wait_for_reference(conn, c, winning, report):
+        return
     updates: dict[str, Any] = {}
     for name, new_value in incoming.items():
         have = _effective(clk, name)
@@ -268,6 +287,30 @@ def _apply_one(conn: sqlite3.Connection, c: Change, report: ApplyReport,
         (dumps(clk), *updates.values(), row[0]))
     if updates:
         _note_touched(c.entity, c.gid, {**current, **updates}, set(updates), report, touched)
+
+
+def _wait_for_reference(conn: sqlite3.Connection, c: Change, values: Mapping[str, Any],
+                        report: ApplyReport) -> bool:
+    """Park `c` in `pending` if it would point at an entity this installation does
+    not have yet; True if it was parked.
+
+    Changes from one origin arrive in order, but not in order with those of other
+    origins: a relayed or scoped file can bring a person added on one laptop before
+    the household another laptop created. Writing the row anyway would break the
+    foreign key and refuse the whole batch at commit. Waiting keeps the result
+    order-independent: the change is applied, by the same rules, as soon as the
+    entity it points at is created (see _drain_pending).
+    """
+    for name, target in REFERENCES.get(c.entity, {}).items():
+        ref = values.get(name)
+        if ref is None or conn.execute(
+                f"SELECT 1 FROM {ENTITIES[target].table} WHERE gid=?", (ref,)).fetchone():
+            continue
+        conn.execute("INSERT OR IGNORE INTO pending(hlc, entity, gid) VALUES(?,?,?)",
+                     (c.hlc, target, ref))
+        report.pending += 1
+        return True
+    return False
 
 
 def _record_conflict(conn: sqlite3.Connection, entity: str, gid: str, name: str,
@@ -325,7 +368,9 @@ def _refresh_derived(conn: sqlite3.Connection, t: _Touched) -> None:
             t.persons.add(pgid)
     for pgid in t.persons:
         refresh_person(conn, pgid)
-        for (egid,) in conn.execute("SELECT gid FROM enrollment WHERE person_gid=?", (pgid,)):
+        for (egid,) in conn.execute(
+                # A range on the unique gid index ('<person>/<year>'; '0' follows '/').
+                "SELECT gid FROM enrollment WHERE gid >= ? AND gid < ?", (pgid + "/", pgid + "0")):
             t.enrollments.add(egid)
     for egid in t.enrollments:
         refresh_enrollment(conn, egid)
@@ -461,11 +506,19 @@ class BulkCreator:
     derived columns (given by the caller) and the search index.
 
     Only for entities that do not exist yet; the caller owns the transaction.
+    Rows go to `sink(sql, rows)` — conn.executemany by default — so the demo
+    can build them in a worker process and insert them in another.
     """
 
-    def __init__(self, conn: sqlite3.Connection, clock: "hlc_mod.Clock",
-                 operator: str | None, op: str) -> None:
-        self.conn = conn
+    def __init__(self, conn: sqlite3.Connection | None, clock: "hlc_mod.Clock",
+                 operator: str | None, op: str, *,
+                 sink: Callable[[str, list[tuple[Any, ...]]], Any] | None = None,
+                 next_ids: Mapping[str, int] | None = None) -> None:
+        if sink is None:
+            if conn is None:
+                raise ValueError("BulkCreator needs a connection or a sink")
+            sink = conn.executemany
+        self.sink = sink
         self.clock = clock
         self.operator = operator
         self.op = op
@@ -473,16 +526,17 @@ class BulkCreator:
         self._changes: list[tuple[Any, ...]] = []
         self._digits: list[tuple[int, str]] = []
         self._grams: list[tuple[int, str]] = []
-        self._next_id = {
-            name: (conn.execute(f"SELECT max(id) FROM {name}").fetchone()[0] or 0) + 1
-            for name in ENTITIES}
+        self._next_id = dict(next_ids) if next_ids else self.next_ids(conn)
         self.top = ""
+
+    @staticmethod
+    def next_ids(conn: sqlite3.Connection) -> dict[str, int]:
+        return {name: (conn.execute(f"SELECT max(id) FROM {name}").fetchone()[0] or 0) + 1
+                for name in ENTITIES}
 
     def create(self, entity: str, gid: str, record: Mapping[str, Any],
                derived: Sequence[Any] = ()) -> int:
         """Queue one entity; returns its local id. `derived` follows DERIVED[entity]."""
-        from core.search import index_rows
-
         spec = ENTITIES[entity]
         ts = self.clock.tick()
         self.top = ts
@@ -491,41 +545,40 @@ class BulkCreator:
         get = record.get
         values = tuple([get(f) for f in spec.fields])
         if spec.defaults:
-            values = tuple(spec.defaults.get(f) if v is None else v
-                           for f, v in zip(spec.fields, values))
+            values = tuple([spec.defaults.get(f) if v is None else v
+                            for f, v in zip(spec.fields, values)])
         self._rows[entity].append((local_id, gid, '{"*":"' + ts + '"}') + values + tuple(derived))
         # Same text as dumps() would give, minus the key sort: apply reads it as a dict.
         self._changes.append((ts, entity, gid, "*",
                               _ENCODER.encode({k: v for k, v in record.items() if v is not None}),
                               None, self.operator, self.op, None))
-        if entity == "person" and not record.get("deleted"):
-            digits, grams = index_rows(record.get("name"), record.get("id_number"),
-                                       record.get("phone"))
+        if entity == "person" and not get("deleted"):
+            digits, grams = index_rows(get("name"), get("id_number"), get("phone"))
             self._digits.append((local_id, digits))
             self._grams.append((local_id, grams))
         return local_id
 
     def flush(self) -> None:
+        # Fresh lists rather than clear(): a sink may keep the ones it was given.
         for name, rows in self._rows.items():
             if not rows:
                 continue
             spec = ENTITIES[name]
-            cols = ("id", "gid", "clk") + spec.fields + DERIVED.get(name, ())[:len(rows[0]) - 3 - len(spec.fields)]
-            self.conn.executemany(
-                f"INSERT INTO {name}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
-            rows.clear()
+            derived = DERIVED.get(name, ())[:len(rows[0]) - 3 - len(spec.fields)]
+            cols = ("id", "gid", "clk") + spec.fields + derived
+            self.sink(f"INSERT INTO {name}({', '.join(cols)}) "
+                      f"VALUES ({', '.join('?' * len(cols))})", rows)
+            self._rows[name] = []
         if self._changes:
-            self.conn.executemany(
-                "INSERT INTO change(hlc, entity, gid, field, value, prev, operator, op, txn) "
-                "VALUES (?,?,?,?,?,?,?,?,?)", self._changes)
-            self._changes.clear()
-            self.conn.execute(
-                "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
-                "SET max_hlc=max(max_hlc, excluded.max_hlc)", (self.clock.node, self.top))
+            self.sink("INSERT INTO change(hlc, entity, gid, field, value, prev, operator, op, txn) "
+                      "VALUES (?,?,?,?,?,?,?,?,?)", self._changes)
+            self._changes = []
+            self.sink("INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO "
+                      "UPDATE SET max_hlc=max(max_hlc, excluded.max_hlc)",
+                      [(self.clock.node, self.top)])
         if self._digits:
-            self.conn.executemany("INSERT INTO search_digits(rowid, digits) VALUES (?,?)",
-                                  self._digits)
-            self.conn.executemany("INSERT INTO search_grams(rowid, grams) VALUES (?,?)",
-                                  self._grams)
-            self._digits.clear()
-            self._grams.clear()
+            self.sink("INSERT INTO search_digits(rowid, digits) VALUES (?,?)", self._digits)
+            self.sink("INSERT INTO search_grams(rowid, grams) VALUES (?,?)", self._grams)
+            self._digits = []
+            self._grams = []
+

@@ -34,11 +34,22 @@ class LabelledEnum(str, Enum):
             if value in (member.value, member.label):
                 return member
         choices = "、".join(m.label for m in cls)
-        raise ValidationError(f"{what}“{value}”无效，可选：{choices}")
+        raise ValidationError(f"{what}“{value}”无效，可选：{choices}", field=what)
 
     @classmethod
     def labels(cls) -> dict[str, str]:
         return {m.value: m.label for m in cls}
+
+    @classmethod
+    def label_of(cls, code: str | None) -> str:
+        """The Chinese label of a stored code; unknown codes are shown as they are
+        (data from a newer version may carry codes this one does not know)."""
+        if not code:
+            return ""
+        try:
+            return cls(code).label
+        except ValueError:
+            return code
 
 
 class Level(LabelledEnum):

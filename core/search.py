@@ -16,6 +16,7 @@ come out together) and stop at `limit`; the index never loads everything.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -40,14 +41,19 @@ def name_grams(name: str) -> list[str]:
     return grams
 
 
+@functools.lru_cache(maxsize=100_000)
+def name_tokens(name: str) -> str:
+    """The grams text of a name. Cached: names repeat a lot within a county."""
+    tokens = name_grams(name)
+    for variant in initials(name) + given_initials(name):
+        tokens += [variant[:i] for i in range(1, len(variant) + 1)]
+    return " ".join(dict.fromkeys(tokens))
+
+
 def index_rows(name: str | None, id_number: str | None, phone: str | None) -> tuple[str, str]:
     """The two search-index texts of a person: (digits, grams)."""
-    digits = " ".join(x for x in (id_number, phone) if x)
-    tokens = name_grams(name or "")
-    if name:
-        for variant in initials(name) + given_initials(name):
-            tokens += [variant[:i] for i in range(1, len(variant) + 1)]
-    return digits, " ".join(dict.fromkeys(tokens))
+    digits = f"{id_number} {phone}" if id_number and phone else (id_number or phone or "")
+    return digits, name_tokens(name) if name else ""
 
 
 def _quote(token: str) -> str:

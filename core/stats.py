@@ -89,3 +89,36 @@ def totals(conn: sqlite3.Connection, year: int) -> dict[str, int]:
         "SELECT count(*) FROM enrollment WHERE year=? AND group_code IS NOT NULL AND lapsed=1",
         (year,)).fetchone()[0]
     return out
+
+
+def tree_counts(conn: sqlite3.Connection, year: int) -> dict[str, UnitCounts]:
+    """Counts for every unit of every level, from one pass over the progress
+    index: the group rows are rolled up into their village, township and county
+    by code prefix."""
+    units = {code: UnitCounts(code, name, lv) for code, name, lv in conn.execute(
+        "SELECT gid, name, level FROM unit WHERE deleted=0")}
+    widths = sorted({CODE_LENGTH[Level(u.level)] for u in units.values()} or {15})
+    for group_code, status, count, lapsed in conn.execute(
+            "SELECT group_code, status, count(*), sum(lapsed) FROM enrollment "
+            "WHERE year=? AND group_code IS NOT NULL GROUP BY group_code, status", (year,)):
+        for width in widths:
+            unit = units.get(group_code[:width])
+            if unit is None:
+                continue
+            unit.total += count
+            unit.lapsed += lapsed or 0
+            unit.by_status[status] = unit.by_status.get(status, 0) + count
+    for code, count in conn.execute("SELECT unit_code, count FROM target WHERE year=?", (year,)):
+        if code in units:
+            units[code].target = count
+    return units
+
+
+def children_of(units: dict[str, UnitCounts]) -> dict[str | None, list[str]]:
+    """Parent code → child codes in code order, for building a tree; the roots
+    (units whose parent is not present) are under None."""
+    tree: dict[str | None, list[str]] = {}
+    for code in sorted(units):
+        parent = next((code[:w] for w in (12, 9, 6) if w < len(code) and code[:w] in units), None)
+        tree.setdefault(parent, []).append(code)
+    return tree

@@ -47,6 +47,12 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir(APP_ID, appauthor=False)) / "canbaotong.db"
 
 
+def demo_db_path() -> Path:
+    """The demo county lives apart from the real ledger, so building it can
+    never overwrite a village's work."""
+    return default_db_path().with_name("demo.db")
+
+
 def environment_error(exc: sqlite3.Error) -> StoreError | None:
     """A StoreError for errors of the environment, None for bugs."""
     code = getattr(exc, "sqlite_errorcode", None)
@@ -84,30 +90,52 @@ class _FileLock:
         self._fh: Any = None
 
     def acquire(self) -> None:
-        fh = open(self.path, "a+b")
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                fh.seek(0)
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        # release() deletes the lock file, so between our open() and flock() a
+        # closing instance may unlink the file we opened; a lock on an unlinked
+        # file protects nothing. Retry until the locked file is the one on disk.
+        for _ in range(20):
+            fh = open(self.path, "a+b")
+            try:
+                self._lock(fh)
+            except OSError:
+                fh.close()
+                raise StoreLockedError(
+                    f"数据库 {self.path.with_suffix('')} 已被另一个参保通窗口或命令打开。"
+                    "请先关闭它，再重试。"
+                ) from None
+            if self._still_linked(fh):
+                self._fh = fh
+                return
             fh.close()
-            raise StoreLockedError(
-                f"数据库 {self.path.with_suffix('')} 已被另一个参保通窗口或命令打开。"
-                "请先关闭它，再重试。"
-            ) from None
-        self._fh = fh
+        raise StoreLockedError(f"无法锁定数据库 {self.path.with_suffix('')}，请稍后重试。")
+
+    @staticmethod
+    def _lock(fh: Any) -> None:
+        if sys.platform == "win32":
+            import msvcrt
+
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _still_linked(self, fh: Any) -> bool:
+        if sys.platform == "win32":
+            return True  # Windows cannot delete a file another process has open
+        try:
+            on_disk = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        held = os.fstat(fh.fileno())
+        return (held.st_ino, held.st_dev) == (on_disk.st_ino, on_disk.st_dev)
 
     def release(self) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-            # Tidy up; a racing opener holds its own handle and just retries.
+            # Tidy up; a racing opener notices (see acquire) and retries.
             with contextlib.suppress(OSError):
                 self.path.unlink()
 
@@ -250,6 +278,19 @@ def open_store(path: str | Path | None = None, *, lock: bool = True) -> Store:
             file_lock.release()
         raise
     return store
+
+
+def open_reader(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection for a background thread (counts, lists, exports).
+
+    WAL lets it read a consistent snapshot while the window's own connection
+    writes. Read-only so a reader can never write around the ledger service.
+    """
+    with guard():
+        uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=5, check_same_thread=False)
+        conn.execute("PRAGMA query_only=1")
+        return conn
 
 
 def _prepare(store: Store, *, new: bool) -> None:

@@ -1,0 +1,204 @@
+"""参保通 — entry point.
+
+    python main.py                      open the app on the default ledger
+    python main.py --demo               open the app on the demo county (built on first use)
+    python main.py demo --persons N     build a demo county
+    python main.py info                 counts by unit and status
+    python main.py search 张秀英         search persons
+    python main.py bench ledger         the ledger benchmark (1,000,000 persons)
+
+The CLI and the GUI call the same core functions; nothing here writes to the
+database except through them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from core import APP_NAME, __version__
+from core.errors import CbtError
+
+
+def _progress_printer(label: str):
+    """A progress callback printing one self-overwriting line on stderr."""
+    last = [-1]
+
+    def report(step) -> None:
+        done, total, message = step.done, step.total, step.message
+        pct = int(done * 100 / total) if total else 100
+        if pct != last[0] or message == "完成":
+            last[0] = pct
+            end = "\n" if message == "完成" else ""
+            print(f"\r{label}：{message} {done:,}/{total:,}（{pct}%）", end=end,
+                  file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from core.demo import build_demo
+    from core.store import demo_db_path
+
+    path = Path(args.db) if args.db else demo_db_path()
+    final = build_demo(path, persons=args.persons, seed=args.seed, force=args.force,
+                       progress=_progress_printer("演示县"))
+    print(f"已生成演示县：{args.persons:,} 人 → {final}")
+    return 0
+
+
+def _open(args: argparse.Namespace, *, lock: bool = True):
+    from core.store import open_store
+
+    return open_store(args.db, lock=lock)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from core.domain import Level, Role, Status
+    from core.stats import status_counts, totals
+
+    with _open(args, lock=False) as store:
+        year = args.year or int(store.setting("campaign_year", "2027"))
+        t = totals(store.conn, year)
+        print(f"数据库：{store.path}")
+        print(f"本机：{Role.label_of(store.setting('role')) or '未设置'} {store.setting('scope') or ''}"
+              f"  操作员：{store.setting('operator') or '未设置'}  年度：{year}")
+        print(f"单位 {t['units']:,}  户 {t['households']:,}  人 {t['persons']:,}  "
+              f"走访 {t['visits']:,}  变更记录 {t['changes']:,}  待核对冲突 {t['conflicts']:,}")
+        rows = status_counts(store.conn, year, Level.parse(args.level, "层级"), args.unit)
+        statuses = list(Status)
+        header = ["代码", "名称", "总人数"] + [s.label for s in statuses] + ["断保", "目标", "完成率"]
+        table = [header]
+        for u in rows:
+            table.append([u.code, u.name, f"{u.total:,}"]
+                         + [f"{u.by_status.get(s.value, 0):,}" for s in statuses]
+                         + [f"{u.lapsed:,}", f"{u.target:,}" if u.target else "—",
+                            f"{u.rate:.1%}" if u.rate is not None else "—"])
+        _print_table(table)
+    return 0
+
+
+def _width(text: str) -> int:
+    # CJK characters take two columns in a terminal.
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            pad = " " * (widths[i] - _width(cell))
+            cells.append(cell + pad if i < 2 else pad + cell)
+        print("  ".join(cells).rstrip())
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from core import idcard
+    from core.domain import Relation, Status
+    from core.search import search
+
+    with _open(args, lock=False) as store:
+        year = int(store.setting("campaign_year", "2027"))
+        result = search(store.conn, args.query, limit=args.limit, unit_code=args.unit)
+        if not result.ids:
+            print(f"没有找到“{args.query}”。")
+            return 1
+        marks = ",".join("?" * len(result.ids))
+        rows = store.conn.execute(
+            f"SELECT p.id, p.name, p.id_number, p.relation, p.phone, h.unit_code, h.number, "
+            f"e.status FROM person p JOIN household h ON h.gid=p.household_gid "
+            f"LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ? "
+            f"WHERE p.id IN ({marks})", [year, *result.ids]).fetchall()
+        order = {pid: i for i, pid in enumerate(result.ids)}
+        rows.sort(key=lambda r: order[r[0]])
+        units = dict(store.conn.execute("SELECT gid, name FROM unit"))
+        table = [["姓名", "身份证号", "关系", "电话", "所在", "户号", "今年状态"]]
+        for _, name, number, rel, phone, ucode, hnum, status in rows:
+            place = "".join(units.get(ucode[:w], "") for w in (9, 12, 15))
+            table.append([name, (number or "") if args.full_id else idcard.mask(number or ""),
+                          Relation.label_of(rel), phone or "", place, hnum or "",
+                          Status.label_of(status)])
+        _print_table(table)
+        if result.more:
+            print(f"（只显示前 {len(result.ids)} 条，请输入更多字缩小范围）")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "ledger":
+        from benchmarks.ledger import run
+
+        return run(persons=args.persons, db=args.db, keep=args.keep, seed=args.seed)
+    print(f"未知的基准测试：{args.what}", file=sys.stderr)
+    return 2
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from ui.app import run
+
+    return run(db=args.db, demo=args.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="参保通", description=f"{APP_NAME} {__version__} — 城乡居民医保参保缴费台账（离线版）",
+        epilog="不带命令时打开图形界面。")
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    parser.add_argument("--db", metavar="路径", help="数据库文件（默认在本机用户数据目录）")
+    parser.add_argument("--demo", action="store_true", help="打开演示县（首次使用时自动生成）")
+    # --db is accepted before or after the command; SUPPRESS keeps a subcommand
+    # from resetting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="路径", default=argparse.SUPPRESS,
+                        help="数据库文件（默认在本机用户数据目录）")
+    sub = parser.add_subparsers(dest="command", metavar="命令")
+
+    p = sub.add_parser("demo", parents=[common], help="生成演示县（虚构数据）")
+    p.add_argument("--persons", type=int, default=20000, metavar="N", help="人数（默认 20000）")
+    p.add_argument("--seed", type=int, default=1, metavar="S", help="随机种子，同一种子结果相同")
+    p.add_argument("--force", action="store_true", help="覆盖已有的演示数据库")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("info", parents=[common], help="按单位和状态统计人数")
+    p.add_argument("--level", default="village", metavar="层级",
+                   help="township/乡镇、village/村、group/组（默认：村）")
+    p.add_argument("--unit", metavar="代码", help="只统计某个单位之下")
+    p.add_argument("--year", type=int, metavar="年度", help="参保年度（默认本机设置）")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("search", parents=[common], help="按姓名、身份证号、电话或拼音首字母查找")
+    p.add_argument("query", metavar="关键词")
+    p.add_argument("--unit", metavar="代码", help="只在某个单位之下查找")
+    p.add_argument("--limit", type=int, default=50, metavar="N")
+    p.add_argument("--full-id", action="store_true", help="显示完整身份证号")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("bench", parents=[common], help="性能基准测试")
+    p.add_argument("what", choices=["ledger"], metavar="项目", help="ledger")
+    p.add_argument("--persons", type=int, default=1_000_000, metavar="N")
+    p.add_argument("--seed", type=int, default=1, metavar="S")
+    p.add_argument("--keep", action="store_true", help="保留生成的数据库")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func = getattr(args, "func", cmd_gui)
+    try:
+        return func(args)
+    except CbtError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\n已取消。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    multiprocessing.freeze_support()  # the packaged app starts worker processes
+    sys.exit(main())
