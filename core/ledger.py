@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -117,9 +118,16 @@ def parse_amount(value: Any, what: str = "金额") -> float | None:
         amount = float(text)
     except ValueError:
         raise ValidationError(f"{what}“{value}”不是数字", field=what) from None
-    if amount < 0 or amount > 100000:
+    if not math.isfinite(amount) or amount < 0 or amount > 100000:
         raise ValidationError(f"{what}“{value}”超出合理范围", field=what)
     return amount
+
+
+def _not_future(day: str, what: str) -> str:
+    # One day of slack: a laptop clock a little behind the tax bureau's.
+    if day > (dt.date.today() + dt.timedelta(days=1)).isoformat():
+        raise ValidationError(f"{what} {day} 在今天之后", field=what)
+    return day
 
 
 def suggest_follow_up(reason: Reason | str | None, on: dt.date | None = None) -> tuple[str, str]:
@@ -266,7 +274,11 @@ class Ledger:
         name = str(name or "").strip()
         if not name:
             raise ValidationError("单位名称不能为空", field="name")
-        parent = parent_code or (code[:CODE_LENGTH[level] - 3] if level != Level.COUNTY else None)
+        natural = code[:CODE_LENGTH[level] - 3] if level != Level.COUNTY else None
+        if parent_code and str(parent_code).strip() != natural:
+            raise ValidationError(f"单位代码“{code}”的上级应为“{natural or '无'}”，"
+                                  f"不是“{parent_code}”", field="parent_code")
+        parent = natural
         with self._op("add_unit") as op:
             if parent:
                 self._unit(parent)
@@ -296,7 +308,11 @@ class Ledger:
             raise ValidationError("任务数不能为负数", field="count")
         stones = []
         for when, fraction in milestones:
-            fraction = float(fraction)
+            try:
+                fraction = float(fraction)
+            except (TypeError, ValueError):
+                raise ValidationError(f"节点进度“{fraction}”应为0到1之间的小数（如0.8表示80%）",
+                                      field="milestones") from None
             if not 0 < fraction <= 1:
                 raise ValidationError(f"节点进度“{fraction}”应在0到1之间（如0.8表示80%）")
             stones.append({"date": parse_date(when, "节点日期"), "fraction": fraction})
@@ -341,6 +357,9 @@ class Ledger:
         unknown = set(fields) - allowed
         if unknown:
             raise ValidationError(f"不能修改户的字段：{'、'.join(sorted(unknown))}")
+        for key in ("number", "address", "worker"):
+            if key in fields:
+                fields[key] = _text(fields[key])
         with self._op("edit_household") as op:
             self._household(gid)
             if "phone" in fields:
@@ -382,6 +401,12 @@ class Ledger:
             if number:
                 self._check_unique_id(number)
             gid = person_gid_for(number)
+            taken = self.conn.execute("SELECT id_number FROM person WHERE gid=?",
+                                      (gid,)).fetchone()
+            if taken is not None and taken[0] != number:
+                # The gid was derived from this number for someone whose number was
+                # later corrected: that is another person, so this one gets a fresh gid.
+                gid = person_gid_for(None)
             record = {"household_gid": household_gid, "name": name, "id_number": number,
                       "relation": rel, "phone": phone, "categories": cats,
                       "notes": (notes or "").strip() or None, "deleted": 0}
@@ -416,6 +441,8 @@ class Ledger:
             fields["phone"] = parse_phone(fields["phone"])
         if "categories" in fields:
             fields["categories"] = _categories(fields["categories"] or ())
+        if "notes" in fields:
+            fields["notes"] = _text(fields["notes"])
         with self._op("edit_person") as op:
             self._person(gid)
             if fields.get("id_number"):
@@ -447,9 +474,7 @@ class Ledger:
     def claim_paid(self, person_gid: str, *, date: Any = None, channel: str | None = None,
                    tier: str | None = None, year: int | None = None) -> None:
         """Tick: the person says they have paid (已缴(自报))."""
-        day = parse_date(date or dt.date.today(), "缴费日期")
-        if day > (dt.date.today() + dt.timedelta(days=1)).isoformat():
-            raise ValidationError(f"缴费日期 {day} 在今天之后", field="date")
+        day = _not_future(parse_date(date or dt.date.today(), "缴费日期"), "缴费日期")
         ch = Channel.parse(channel, "缴费渠道").value if channel else None
         with self._op("claim_paid") as op:
             egid = self._enrollment(person_gid, year)
@@ -465,7 +490,7 @@ class Ledger:
     def confirm_paid(self, person_gid: str, *, date: Any, amount: Any = None,
                      year: int | None = None) -> None:
         """The tax bureau's paid list says so (税务已确认)."""
-        day = parse_date(date, "确认日期")
+        day = _not_future(parse_date(date, "确认日期"), "确认日期")
         value = parse_amount(amount, "缴费金额")
         with self._op("confirm_paid") as op:
             egid = self._enrollment(person_gid, year)
@@ -561,6 +586,12 @@ class Ledger:
         return gid
 
 
+def _text(value: Any) -> str | None:
+    """Free text as stored: trimmed, and empty means absent (NULL)."""
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
 def _categories(values: Iterable[str] | str) -> str | None:
     if isinstance(values, str):
         values = [v for v in re.split(r"[,，、;；\s]+", values) if v]
@@ -578,6 +609,14 @@ class _Op:
 
     def _change(self, entity: str, gid: str, field_name: str, value: Any,
                 prev: str | None) -> Change:
+        if prev:
+            # The value being overwritten may have come from another installation
+            # through another connection (a sync import in a worker), which this
+            # ledger's clock never observed. Moving past its clock first keeps the
+            # rule "a change made after seeing another carries a greater clock";
+            # without it, after a remote clock ahead of ours, this edit would lose
+            # to the very value it replaces and silently not be applied.
+            self.ledger.clock.observe(prev)
         ts = self.ledger.clock.tick()
         if self.result.txn is None:
             self.result.txn = ts

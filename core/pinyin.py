@@ -89,9 +89,12 @@ def initials(name: str) -> tuple[str, ...]:
             "".join(syl[0] for syl in r.split()) for r in SURNAME_READINGS[surname]))]
     else:
         heads = [char_initials(ch) or ("",) for ch in surname]
-    parts = heads + [char_initials(ch) or ("",) for ch in given]
-    return tuple(dict.fromkeys(
-        "".join(combo) for combo in itertools.islice(itertools.product(*parts), MAX_VARIANTS)))
+    surnames = ["".join(c) for c in itertools.product(*heads)]
+    givens = ["".join(c) for c in itertools.islice(
+        itertools.product(*[char_initials(ch) or ("",) for ch in given]), MAX_VARIANTS)]
+    # Every reading of the surname survives the cap (尉 is yu or wei whatever the
+    # given name); the likeliest reading of both comes first.
+    return tuple(dict.fromkeys(s + g for g in givens for s in surnames))
 
 
 def given_initials(name: str) -> tuple[str, ...]:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from core import idcard
 from core.errors import ValidationError
-from core.pinyin import clean_name, given_initials, initials
+from core.pinyin import SEPARATORS, clean_name, given_initials, initials
 
+_NON_DIGITS = re.compile(r"\D")
 _DIGITS = re.compile(r"^[0-9X]+$")
 _LETTERS = re.compile(r"^[a-z]+$")
 
@@ -52,8 +53,16 @@ def name_tokens(name: str) -> str:
 
 def index_rows(name: str | None, id_number: str | None, phone: str | None) -> tuple[str, str]:
     """The two search-index texts of a person: (digits, grams)."""
+    if phone:
+        phone = _NON_DIGITS.sub("", phone)  # landlines are stored as 0773-1234567
     digits = f"{id_number} {phone}" if id_number and phone else (id_number or phone or "")
     return digits, name_tokens(name) if name else ""
+
+
+# The stored name with the separators of minority names removed, as the query is.
+_BARE_NAME = "p.name"
+for _sep in SEPARATORS:
+    _BARE_NAME = f"replace({_BARE_NAME}, '{_sep}', '')"
 
 
 def _quote(token: str) -> str:
@@ -108,7 +117,7 @@ def search(conn: sqlite3.Connection, query: str, *, limit: int = 50,
         args.append(extra_match)
     for _, _, pattern in parts:
         if pattern:
-            where.append("p.name LIKE ?")
+            where.append(f"{_BARE_NAME} LIKE ?")
             args.append(pattern)
     if unit_code:
         sql += " CROSS JOIN household h ON h.gid = p.household_gid"
