@@ -230,9 +230,14 @@ class Ledger:
 
     def _enrollment(self, person_gid: str, year: int | None) -> str:
         """The enrollment gid of a person for a year, created if missing."""
-        self._person(person_gid)
         year = year or self.year
         gid = enrollment_gid(person_gid, year)
+        # The common case in one lookup: the enrollment exists and its person is live.
+        if self.conn.execute(
+                "SELECT 1 FROM enrollment e JOIN person p ON p.gid = e.person_gid "
+                "WHERE e.gid=? AND p.deleted=0", (gid,)).fetchone():
+            return gid
+        self._person(person_gid)  # raises NotFoundError for a missing or deleted person
         if self.conn.execute("SELECT 1 FROM enrollment WHERE gid=?", (gid,)).fetchone() is None:
             with self._op("add_enrollment") as op:
                 op.create("enrollment", gid, {"person_gid": person_gid, "year": year,
@@ -625,7 +630,7 @@ class _Op:
 
     def _apply(self, changes: list[Change]) -> None:
         if changes:
-            report = apply_changes(self.ledger.conn, changes)
+            report = apply_changes(self.ledger.conn, changes, local=True)
             self.result.changes.extend(changes)
             self.result.report.merge(report)
 
