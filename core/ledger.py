@@ -26,7 +26,7 @@ from typing import Any
 
 from core import hlc as hlc_mod
 from core import idcard
-from core.changelog import ApplyReport, Change, apply_changes, dumps, field_clock
+from core.changelog import ENTITIES, ApplyReport, Change, apply_changes, dumps, field_clock
 from core.domain import (
     CODE_LENGTH, NEXT_ACTION, Channel, Department, ExcludeReason, LastYear, Level, Reason,
     Relation, SubsidyCategory, SubsidyKind, VisitMethod, VisitOutcome,
@@ -147,6 +147,7 @@ class WriteResult:
     txn: str | None
     changes: list[Change] = field(default_factory=list)
     report: ApplyReport = field(default_factory=ApplyReport)
+    skipped: int = 0  # undo: fields left alone because they were changed again since
 
 
 class Ledger:
@@ -564,6 +565,61 @@ class Ledger:
             op.set("enrollment", egid, {"last_year_status": code})
 
     # --- visits ------------------------------------------------------------
+
+    # --- undo --------------------------------------------------------------
+
+    def undo(self, txn: str) -> WriteResult:
+        """Undo one earlier ledger call of this installation (its `txn`), by new
+        changes that set every field it changed back to the value before.
+
+        Undo is itself a change, so it syncs like any edit. A field someone has
+        changed again since is left alone, and the user is told. Visits are a
+        record of what happened and are not undone.
+        """
+        rows = self.conn.execute(
+            "SELECT hlc, entity, gid, field, value, prev, operator, op, txn FROM change "
+            "WHERE txn=? ORDER BY hlc DESC", (txn,)).fetchall()
+        if not rows:
+            raise NotFoundError("没有可撤销的操作")
+        changes = [Change(*r) for r in rows]
+        if any(c.entity == "visit" for c in changes):
+            raise ValidationError("走访记录不能撤销；如记错了，请再记一条更正的走访")
+        skipped = 0
+        with self._op("undo") as op:
+            for c in changes:  # newest first, so the oldest 'before' is set last
+                spec = ENTITIES[c.entity]
+                if c.field == "*":
+                    if "deleted" in spec.fields:
+                        op.set(c.entity, c.gid, {"deleted": 1})
+                    continue  # an enrollment or target goes with its person or unit
+                got = field_clock(self.conn, c.entity, c.gid, [c.field])
+                if got is None:
+                    continue
+                if got[1][c.field] != c.hlc and not self._set_by_txn(got[1][c.field], txn):
+                    skipped += 1  # changed again since: keep the newer value
+                    continue
+                op.set(c.entity, c.gid, {c.field: self._value_at(c.entity, c.field, c.prev)})
+            op.result.skipped = skipped
+        return self.last_result
+
+    def _set_by_txn(self, hlc: str, txn: str) -> bool:
+        row = self.conn.execute("SELECT txn FROM change WHERE hlc=?", (hlc,)).fetchone()
+        return bool(row) and row[0] == txn
+
+    def _value_at(self, entity: str, field_name: str, clock: str | None) -> Any:
+        """The value a field had when its clock was `clock`."""
+        spec = ENTITIES[entity]
+        default = spec.defaults.get(field_name)
+        if not clock:
+            return default
+        row = self.conn.execute("SELECT field, value FROM change WHERE hlc=?",
+                                (clock,)).fetchone()
+        if row is None:
+            return default
+        value = json.loads(row[1]) if row[1] is not None else None
+        if row[0] == "*":
+            value = (value or {}).get(field_name)
+        return default if value is None else value
 
     def record_visit(self, household_gid: str, *, method: str, date: Any = None,
                      person_gid: str | None = None, outcome: str | None = None,

@@ -366,8 +366,9 @@ def do_op(w: World, op: tuple[Any, ...]) -> None:
             w.households.append(L.add_household(pick(GROUPS, a[0])))
         w.write(node, add_h)
     elif kind == "edit_household":
-        fname = pick(("address", "worker", "phone"), a[1])
-        value = pick({"address": ADDRESSES, "worker": WORKERS, "phone": PHONES}[fname], a[2])
+        fname = pick(("address", "worker", "phone", "unit_code"), a[1])
+        value = pick({"address": ADDRESSES, "worker": WORKERS, "phone": PHONES,
+                      "unit_code": GROUPS}[fname], a[2])
         w.write(node, lambda L: L.edit_household(h, **{fname: value}))
     elif kind == "target":
         unit = pick((VILLAGE,) + GROUPS, a[0])
