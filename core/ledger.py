@@ -162,6 +162,7 @@ class Ledger:
         last = self.conn.execute("SELECT max(max_hlc) FROM knowledge").fetchone()[0]
         self.clock = hlc_mod.Clock(store.node, last=last)
         self._current: WriteResult | None = None
+        self._collectors: list[list[WriteResult]] = []
         self._batch_depth = 0
 
     # --- transactions ----------------------------------------------------
@@ -200,6 +201,19 @@ class Ledger:
         finally:
             self._current = None
         self.last_result = result
+        for results in self._collectors:
+            results.append(result)
+
+    @contextlib.contextmanager
+    def collect(self) -> Iterator[list[WriteResult]]:
+        """Gather the results of the ledger calls made inside (for undo and for
+        telling the screens what changed)."""
+        results: list[WriteResult] = []
+        self._collectors.append(results)
+        try:
+            yield results
+        finally:
+            self._collectors.remove(results)
 
     def apply_remote(self, changes: Iterable[Change]) -> ApplyReport:
         """Apply change rows from another installation in one transaction."""

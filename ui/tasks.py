@@ -42,12 +42,18 @@ class TaskContext:
         self.check()
         self._signals.progress.emit(done, total, text)
 
+    def partial(self, result: Any) -> None:
+        """Hand part of the result to the GUI before the task ends (list chunks)."""
+        self.check()
+        self._signals.partial.emit(result)
+
     def cancel(self) -> None:
         self._cancel.set()
 
 
 class TaskSignals(QObject):
     progress = Signal(int, int, str)
+    partial = Signal(object)       # part of the result, in order
     finished = Signal(object)      # the result
     failed = Signal(str)           # a Chinese message for the user
     cancelled = Signal()
