@@ -467,13 +467,17 @@ def _household(bulk: BulkCreator, rng: random.Random, gcode: str, number: int, s
 
     # Visits: about half of the households with someone unpaid have been visited.
     visits: list[tuple[str, dict[str, Any]]] = []
-    if unpaid_pgids and rng.random() < 0.5:
-        day = start + dt.timedelta(days=rng.randrange(window))
-        for _ in range(rng.randint(1, 3)):
-            if day > today:
-                break
-            reason = reasons.pick(rng)
-            next_day = day + dt.timedelta(days=NEXT_ACTION[reason][1] + rng.randint(-1, 4))
+    if unpaid_pgids and rng.random() < 0.4:
+        # Door-knocking picks up in the last weeks; workers go back about when
+        # they said they would, so a chain of visits runs up to about today: a
+        # few households are overdue, most are due in the coming days.
+        day = max(start, today - dt.timedelta(days=rng.randrange(45)))
+        reason = reasons.pick(rng)
+        while day <= today and len(visits) < 6:
+            if rng.random() < 0.2:  # the reason mostly stays; sometimes it turns out otherwise
+                reason = reasons.pick(rng)
+            next_day = day + dt.timedelta(days=NEXT_ACTION[reason][1] + rng.randint(-1, 4)
+                                          + (rng.randint(0, 12) if rng.random() < 0.3 else 0))
             visits.append((f"v{rng.getrandbits(80):020x}", {
                 "household_gid": hgid, "person_gid": rng.choice(unpaid_pgids),
                 "date": day.isoformat(), "visitor": worker, "method": methods.pick(rng).value,

@@ -108,6 +108,10 @@ def run(db: str | None = None, demo: bool = False) -> int:
         return 2
     window = MainWindow(store)
     window.show()
+    if not window.session.role:
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, window.configure)  # first run: who, which unit
     try:
         return app.exec()
     finally:

@@ -7,7 +7,8 @@ import datetime as dt
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QHeaderView, QLabel, QListWidget, QListWidgetItem, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from core import idcard
@@ -43,17 +44,17 @@ class HouseholdPanel(QWidget):
         layout.addWidget(self.info)
 
         layout.addWidget(QLabel("家庭成员"))
-        self.members = QTableWidget(0, 5)
-        self.members.setHorizontalHeaderLabels(["姓名", "关系", "年龄", "身份证号", "今年状态"])
+        self.members = QTableWidget(0, 4)
+        self.members.setHorizontalHeaderLabels(["姓名", "关系", "年龄", "今年状态"])
         self._table_style(self.members)
         self.members.itemActivated.connect(self._activated)
         layout.addWidget(self.members, 2)
 
         layout.addWidget(QLabel("走访记录"))
-        self.visits = QTableWidget(0, 6)
-        self.visits.setHorizontalHeaderLabels(["日期", "方式", "结果", "原因", "下次回访", "备注"])
-        self._table_style(self.visits)
-        self.visits.horizontalHeader().setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        # A list, not a table: a visit reads as a sentence and the panel is narrow.
+        self.visits = QListWidget()
+        self.visits.setWordWrap(True)
+        self.visits.setAlternatingRowColors(True)
         layout.addWidget(self.visits, 3)
 
     @staticmethod
@@ -73,7 +74,7 @@ class HouseholdPanel(QWidget):
             self.title.setText("请选择一个人")
             self.info.setText("")
             self.members.setRowCount(0)
-            self.visits.setRowCount(0)
+            self.visits.clear()
             return
         head = next((m.name for m in d.members if m.gid == d.head_gid), None)
         self.title.setText(f"{d.number or ''}户 {head or '（未设户主）'}")
@@ -93,22 +94,31 @@ class HouseholdPanel(QWidget):
             age = m.age(today)
             cells = [_item(m.name), _item(Relation.label_of(m.relation)),
                      _item("" if age is None else str(age)),
-                     _item(idcard.mask(m.id_number) if m.id_number else "（无）"),
                      _item(status, STATUS_COLOURS.get(m.status or ""))]
+            cells[0].setToolTip(idcard.mask(m.id_number) if m.id_number else "无身份证号")
             cells[0].setData(Qt.ItemDataRole.UserRole, m.gid)
             for col, cell in enumerate(cells):
                 self.members.setItem(i, col, cell)
-        self.visits.setRowCount(len(d.visits))
-        for i, v in enumerate(d.visits):
-            note = v.note or ""
+        self.visits.clear()
+        if not d.visits:
+            self.visits.addItem("还没有走访记录")
+        for v in d.visits:
+            head = " · ".join(x for x in (
+                v.date, VisitMethod.label_of(v.method), VisitOutcome.label_of(v.outcome),
+                Reason.label_of(v.reason)) if x)
+            lines = [head]
+            detail = []
             if v.person_name:
-                note = f"[{v.person_name}] {note}"
-            cells = [_item(v.date), _item(VisitMethod.label_of(v.method)),
-                     _item(VisitOutcome.label_of(v.outcome)), _item(Reason.label_of(v.reason)),
-                     _item(v.next_date or ""), _item(note)]
-            cells[5].setToolTip(f"{note}\n走访人：{v.visitor or ''}")
-            for col, cell in enumerate(cells):
-                self.visits.setItem(i, col, cell)
+                detail.append(f"对象：{v.person_name}")
+            if v.next_date:
+                detail.append(f"下次回访 {v.next_date}")
+            if detail:
+                lines.append("　".join(detail))
+            if v.note:
+                lines.append(v.note)
+            item = QListWidgetItem("\n".join(lines))
+            item.setToolTip(f"走访人：{v.visitor or '未记'}")
+            self.visits.addItem(item)
 
     def refresh(self) -> None:
         self.show_household(self.detail.gid if self.detail else None)

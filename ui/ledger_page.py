@@ -57,13 +57,14 @@ class LedgerPage(QWidget):
         self.tree.setModel(self.tree_model)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
+        self.tree.setIndentation(12)
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, self.tree_model.columnCount()):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
             # Narrow: persons, unpaid and rate are what a worker scans for.
-            self.tree.setColumnHidden(col, col not in (1, 3, 6))
+            self.tree.setColumnHidden(col, col not in (3, 6))
         self.tree.selectionModel().currentChanged.connect(self._unit_chosen)
 
         # --- filters ---
@@ -95,12 +96,15 @@ class LedgerPage(QWidget):
         for c in (self.lapsed_check, self.special_check, self.never_check, self.due_check):
             c.toggled.connect(self.apply_filter)
 
+        self.search_box.setMinimumWidth(240)
         filters = QHBoxLayout()
-        filters.addWidget(self.search_box, 3)
+        filters.addWidget(self.search_box, 1)
         filters.addWidget(self.status_combo)
         filters.addWidget(self.worker_combo)
+        checks = QHBoxLayout()
         for c in (self.lapsed_check, self.special_check, self.never_check, self.due_check):
-            filters.addWidget(c)
+            checks.addWidget(c)
+        checks.addStretch(1)
 
         # --- table ---
         self.model = PersonTableModel(session, self)
@@ -114,7 +118,7 @@ class LedgerPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.horizontalHeader().setHighlightSections(False)
-        for col, width in enumerate((64, 150, 40, 72, 64, 64, 110, 60, 90, 84, 84)):
+        for col, width in enumerate((58, 164, 36, 64, 58, 56, 100, 56, 84, 80, 80)):
             self.table.setColumnWidth(col, width)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -174,6 +178,7 @@ class LedgerPage(QWidget):
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(0, 0, 0, 0)
         center_layout.addLayout(filters)
+        center_layout.addLayout(checks)
         center_layout.addWidget(self.search_hint)
         self.search_hint.hide()
         center_layout.addWidget(self.table, 1)
@@ -189,7 +194,7 @@ class LedgerPage(QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setStretchFactor(2, 0)
-        splitter.setSizes([230, 760, 360])
+        splitter.setSizes([250, 760, 280])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(splitter)
@@ -333,6 +338,8 @@ class LedgerPage(QWidget):
 
     def _show_counts(self, units: dict[str, UnitCounts]) -> None:
         self._tree_task = None
+        if self.session.closed:
+            return
         first = not self._units
         self._units = units
         expanded = self._expanded_codes()

@@ -1,20 +1,23 @@
-"""The main window. For now: the county's units with their progress counts;
-the ledger, visits, import, printing and sync screens come with later issues."""
+"""The main window: navigation on the left, one page at a time, and a status
+bar saying who works here, for which unit, on which database."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QMainWindow, QMessageBox, QTreeView, QVBoxLayout, QWidget,
+    QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
+    QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from core import APP_NAME, __version__
 from core.domain import Role
 from core.stats import UnitCounts, tree_counts
 from core.store import Store, open_reader
+from ui.session import Session
 from ui.tasks import Task, TaskContext, start
-from ui.unit_tree import COLUMNS, UnitTreeModel
+
+PAGES = ("首页", "台账", "回访", "导入", "打印", "同步", "设置")
 
 
 def load_counts(ctx: TaskContext, db_path: str, year: int) -> dict[str, UnitCounts]:
@@ -27,114 +30,199 @@ def load_counts(ctx: TaskContext, db_path: str, year: int) -> dict[str, UnitCoun
         conn.close()
 
 
-class MainWindow(QMainWindow):
-    def __init__(self, store: Store) -> None:
+class PlaceholderPage(QWidget):
+    def __init__(self, title: str, text: str) -> None:
         super().__init__()
-        self.store = store
-        self.year = int(store.setting("campaign_year", "2027") or 2027)
-        self.setWindowTitle(f"{APP_NAME} — {store.path}")
-        self.resize(1280, 720)
+        layout = QVBoxLayout(self)
+        label = QLabel(f"<h2>{title}</h2><p>{text}</p>")
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(label)
+        layout.addStretch(1)
 
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(12, 12, 12, 6)
-        self.title = QLabel(f"{self.year}年度城乡居民医保参保进度")
-        self.title.setObjectName("title")
-        self.title.setStyleSheet("font-size: 18px; font-weight: bold;")
-        layout.addWidget(self.title)
 
-        self.summary = QHBoxLayout()
-        self.cards: dict[str, QLabel] = {}
-        for key, label in (("total", "应参保人数"), ("enrolled", "已参保"), ("unpaid", "未缴"),
-                           ("lapsed", "断保"), ("rate", "完成率")):
-            card = QLabel(f"{label}\n—")
-            card.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            card.setStyleSheet("QLabel { border: 1px solid #d0d5dd; border-radius: 6px;"
-                               " padding: 6px 18px; font-size: 14px; background: #f9fafb; }")
-            self.cards[key] = card
-            self.cards[key].setProperty("caption", label)
-            self.summary.addWidget(card)
-        self.summary.addStretch(1)
-        layout.addLayout(self.summary)
-
-        self.model = UnitTreeModel(self)
-        self.tree = QTreeView()
-        self.tree.setModel(self.model)
-        self.tree.setAlternatingRowColors(True)
-        self.tree.setUniformRowHeights(True)
-        self.tree.setSortingEnabled(False)
-        header = self.tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        layout.addWidget(self.tree, 1)
-        self.setCentralWidget(central)
-
-        self.loading = QLabel("正在统计…")
-        self.statusBar().addWidget(self.loading)
-        role = Role.label_of(store.setting("role")) or "未设置角色"
-        scope = store.setting("scope") or ""
-        scope_name = ""
-        if scope:
-            row = store.conn.execute("SELECT name FROM unit WHERE gid=?", (scope,)).fetchone()
-            scope_name = row[0] if row else scope
-        operator = store.setting("operator") or "未设置"
-        self.statusBar().addPermanentWidget(QLabel(f"本机：{role} {scope_name}"))
-        self.statusBar().addPermanentWidget(QLabel(f"操作员：{operator}"))
-        self.statusBar().addPermanentWidget(QLabel(f"数据库：{store.path}"))
-
-        refresh = QAction("刷新(&R)", self)
-        refresh.setShortcut(QKeySequence(QKeySequence.StandardKey.Refresh))
-        refresh.triggered.connect(self.refresh)
-        about = QAction("关于(&A)", self)
-        about.triggered.connect(lambda: QMessageBox.about(
-            self, f"关于{APP_NAME}", f"{APP_NAME} {__version__}\n城乡居民医保参保缴费台账（离线版）"))
-        menu = self.menuBar().addMenu("查看(&V)")
-        menu.addAction(refresh)
-        self.menuBar().addMenu("帮助(&H)").addAction(about)
-        self._task: Task | None = None
+class SettingsPage(QWidget):
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__()
+        self.window_ = window
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>设置</h2>"))
+        self.form = QFormLayout()
+        layout.addLayout(self.form)
+        self.labels = {key: QLabel() for key in ("role", "scope", "operator", "db", "node")}
+        for key, caption in (("role", "本机角色"), ("scope", "单位"), ("operator", "操作员"),
+                             ("db", "数据库"), ("node", "本机编号")):
+            self.labels[key].setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.form.addRow(caption + "：", self.labels[key])
+        change = QPushButton("修改角色、单位和操作员…")
+        change.clicked.connect(window.configure)
+        layout.addWidget(change, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
         self.refresh()
 
     def refresh(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        self.loading.setText("正在统计…")
-        task = Task(load_counts, str(self.store.path), self.year)
-        task.signals.finished.connect(self._show_counts)
-        task.signals.failed.connect(self._failed)
-        self._task = start(task)
+        s = self.window_.session
+        self.labels["role"].setText(Role.label_of(s.role) or "未设置")
+        self.labels["scope"].setText(s.place(s.scope) or s.unit_name(s.scope) or "未设置")
+        self.labels["operator"].setText(s.operator or "未设置")
+        self.labels["db"].setText(str(s.store.path))
+        self.labels["node"].setText(s.store.node)
 
-    def _show_counts(self, units: dict[str, UnitCounts]) -> None:
-        self._task = None
-        self.model.load(units)
-        # Open down to the villages: a county has a few hundred, a township's
-        # worth of groups stays folded until asked for.
-        for row in range(self.model.rowCount()):
-            county = self.model.index(row, 0)
-            self.tree.expand(county)
-            for t in range(self.model.rowCount(county)):
-                self.tree.expand(self.model.index(t, 0, county))
-        roots = [u for u in units.values() if len(u.code) == min(len(c) for c in units)]
-        if roots:
-            total = sum(u.total for u in roots)
-            enrolled = sum(u.enrolled for u in roots)
-            target = sum(u.target or 0 for u in roots)
-            rate = enrolled / (target or total) if (target or total) else None
-            values = {"total": f"{total:,}", "enrolled": f"{enrolled:,}",
-                      "unpaid": f"{sum(u.unpaid for u in roots):,}",
-                      "lapsed": f"{sum(u.lapsed for u in roots):,}",
-                      "rate": "—" if rate is None else f"{rate:.1%}"}
-            for key, card in self.cards.items():
-                card.setText(f"{card.property('caption')}\n{values[key]}")
-        self.loading.setText(f"共 {len(units):,} 个单位")
 
-    def _failed(self, message: str) -> None:
-        self._task = None
-        self.loading.setText("统计失败")
-        QMessageBox.warning(self, APP_NAME, message)
+class MainWindow(QMainWindow):
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        from ui.followup_page import FollowUpPage
+        from ui.home_page import HomePage
+        from ui.ledger_page import LedgerPage
+
+        self.store = store
+        self.session = Session(store, self)
+        self.year = self.session.year
+        self.setWindowTitle(f"{APP_NAME} — {store.path.name if store.path else ''}")
+        self.resize(1366, 740)
+
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(84)
+        self.nav.setIconSize(QSize(0, 0))
+        self.nav.setStyleSheet(
+            "QListWidget { border: none; background: #f2f4f7; font-size: 15px; }"
+            "QListWidget::item { padding: 12px 8px; }"
+            "QListWidget::item:selected { background: #d1e0ff; color: #101828; }")
+        self.stack = QStackedWidget()
+        self.home = HomePage(self.session)
+        self.ledger = LedgerPage(self.session)
+        self.followups = FollowUpPage(self.session)
+        self.settings_page = SettingsPage(self)
+        pages = [self.home, self.ledger, self.followups,
+                 PlaceholderPage("导入", "导入税务局和各部门的名单（Excel），核对税务已缴名单。下一版本提供。"),
+                 PlaceholderPage("打印", "打印缴费告知书、入户动员登记表、政策明白卡和未缴费名单。下一版本提供。"),
+                 PlaceholderPage("同步", "用U盘在村、乡镇、县之间交换加密的同步文件。下一版本提供。"),
+                 self.settings_page]
+        for i, (title, page) in enumerate(zip(PAGES, pages)):
+            item = QListWidgetItem(title)
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            item.setToolTip(f"{title}（Ctrl+{i + 1}）")
+            self.nav.addItem(item)
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.show_page)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.followups.open_household.connect(self.open_household)
+        self.ledger.counts_loaded.connect(lambda: self.home.show_counts(self.ledger._units))
+        self.session.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+        # Status bar: who, where, which file.
+        self.loading = QLabel("")
+        self.statusBar().addWidget(self.loading)
+        self.who = QLabel()
+        self.operator_label = QLabel()
+        self.db_label = QLabel()
+        for w in (self.who, self.operator_label, self.db_label):
+            self.statusBar().addPermanentWidget(w)
+        self._update_status()
+
+        # Menus and window-wide shortcuts.
+        self.undo_action = QAction("撤销(&U)", self)
+        self.undo_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        self.undo_action.setEnabled(False)
+        self.undo_action.triggered.connect(self.undo)
+        self.session.undo_available.connect(self.undo_action.setEnabled)
+        find = QAction("查找(&F)", self)
+        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        find.triggered.connect(self.find)
+        refresh = QAction("刷新(&R)", self)
+        refresh.setShortcut(QKeySequence("F5"))
+        refresh.triggered.connect(self.refresh)
+        edit_menu = self.menuBar().addMenu("编辑(&E)")
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(find)
+        view_menu = self.menuBar().addMenu("查看(&V)")
+        view_menu.addAction(refresh)
+        for i, title in enumerate(PAGES):
+            action = QAction(title, self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, i=i: self.nav.setCurrentRow(i))
+            view_menu.addAction(action)
+        ledger_menu = self.menuBar().addMenu("台账(&L)")
+        for action in self.ledger.actions_.values():
+            ledger_menu.addAction(action)
+        about = QAction("关于(&A)", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, f"关于{APP_NAME}", f"{APP_NAME} {__version__}\n城乡居民医保参保缴费台账（离线版）"))
+        keys = QAction("快捷键(&K)", self)
+        keys.triggered.connect(self.show_keys)
+        help_menu = self.menuBar().addMenu("帮助(&H)")
+        help_menu.addAction(keys)
+        help_menu.addAction(about)
+        for action in (self.undo_action, find, refresh):
+            self.addAction(action)
+
+        start_page = 1 if self.session.role == Role.VILLAGE.value else 0
+        self.nav.setCurrentRow(start_page)
+        self.followups.reload()
+
+    # --- navigation ------------------------------------------------------------
+
+    def show_page(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        if self.stack.currentWidget() is self.settings_page:
+            self.settings_page.refresh()
+        if self.stack.currentWidget() is self.ledger:
+            self.ledger.table.setFocus()
+
+    def open_household(self, household_gid: str, unit_code: str) -> None:
+        self.nav.setCurrentRow(PAGES.index("台账"))
+        self.ledger.open_household(household_gid, unit_code)
+
+    def find(self) -> None:
+        self.nav.setCurrentRow(PAGES.index("台账"))
+        self.ledger.focus_search()
+
+    def undo(self) -> None:
+        note = self.session.undo()
+        if note:
+            self.statusBar().showMessage(note, 8000)
+
+    def refresh(self) -> None:
+        self.ledger.reload_counts()
+        self.ledger.apply_filter()
+        self.followups.reload()
+
+    def configure(self) -> None:
+        from ui.first_run import FirstRunDialog
+
+        if FirstRunDialog(self.session, self, title="角色、单位和操作员").exec():
+            self._update_status()
+            self.settings_page.refresh()
+            self.refresh()
+
+    def _update_status(self) -> None:
+        s = self.session
+        scope = s.place(s.scope) or s.unit_name(s.scope)
+        self.who.setText(f"本机：{Role.label_of(s.role) or '未设置'} {scope}")
+        self.operator_label.setText(f"操作员：{s.operator or '未设置'}")
+        self.db_label.setText(f"数据库：{s.store.path}")
+        self.db_label.setToolTip(str(s.store.path))
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        if self._task is not None:
-            self._task.cancel()
+        self.session.closed = True
+        for task in (self.ledger._tree_task, self.ledger.model._task, self.followups._task):
+            if task is not None:
+                task.cancel()
         super().closeEvent(event)
+
+    def show_keys(self) -> None:
+        from ui.dialogs import SHORTCUT_HELP
+
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUT_HELP)
+        QMessageBox.information(self, "快捷键", f"<table cellspacing=6>{rows}</table>")
+
+
+__all__ = ["MainWindow", "load_counts", "PAGES"]

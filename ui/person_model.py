@@ -98,7 +98,7 @@ class PersonTableModel(QAbstractTableModel):
         self._set_loading(True)
 
     def _chunk(self, generation: int, chunk: list[int]) -> None:
-        if generation != self._generation:
+        if generation != self._generation or self.session.closed:
             return
         start_at = self._streamed
         self._streamed += len(chunk)
@@ -112,7 +112,7 @@ class PersonTableModel(QAbstractTableModel):
         self.count_changed.emit(len(self.ids))
 
     def _done(self, generation: int, total: int | None, message: str | None = None) -> None:
-        if generation != self._generation:
+        if generation != self._generation or self.session.closed:
             return
         self._task = None
         self._set_loading(False)

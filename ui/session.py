@@ -36,6 +36,9 @@ class Session(QObject):
         self.year = self.ledger.year
         self._undo: list[UndoEntry] = []
         self._unit_names: dict[str, str] | None = None
+        # Set when the window closes: results of background work that arrive
+        # afterwards are dropped instead of touching a closed database.
+        self.closed = False
 
     # --- settings ---------------------------------------------------------
 
