@@ -133,6 +133,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.ledger import run
 
         return run(persons=args.persons, db=args.db, keep=args.keep, seed=args.seed)
+    if args.what == "ui":
+        from benchmarks.ui import run as run_ui
+
+        return run_ui(persons=args.persons, db=args.db, seed=args.seed)
     print(f"未知的基准测试：{args.what}", file=sys.stderr)
     return 2
 
@@ -178,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("bench", parents=[common], help="性能基准测试")
-    p.add_argument("what", choices=["ledger"], metavar="项目", help="ledger")
+    p.add_argument("what", choices=["ledger", "ui"], metavar="项目",
+                   help="ledger（存储、查找、写入）或 ui（界面，offscreen）")
     p.add_argument("--persons", type=int, default=1_000_000, metavar="N")
     p.add_argument("--seed", type=int, default=1, metavar="S")
     p.add_argument("--keep", action="store_true", help="保留生成的数据库")

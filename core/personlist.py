@@ -61,8 +61,12 @@ class PersonFilter:
             where.append(f"p.id IN ({','.join('?' * len(self.ids))})" if self.ids else "0")
             args += list(self.ids)
         # CROSS JOIN keeps SQLite walking households in index order, so a LIMIT
-        # stops early instead of sorting a million rows first.
-        sql = ("FROM household h CROSS JOIN person p ON p.household_gid = h.gid "
+        # stops early instead of sorting a million rows first. A search result
+        # is the other way round: a few hundred ids, looked up directly.
+        join = ("FROM person p JOIN household h ON h.gid = p.household_gid "
+                if self.ids is not None else
+                "FROM household h CROSS JOIN person p ON p.household_gid = h.gid ")
+        sql = (join +
                "LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ? "
                "WHERE " + " AND ".join(where))
         return sql, [str(self.year), *args]

@@ -115,4 +115,9 @@ def run(db: str | None = None, demo: bool = False) -> int:
     try:
         return app.exec()
     finally:
+        # Background readers finish (they were cancelled on close) before the
+        # store goes away.
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(5000)
         store.close()

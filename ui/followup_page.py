@@ -79,7 +79,20 @@ class FollowUpPage(QWidget):
         self._fill_choices()
         self.who.currentIndexChanged.connect(self.reload)
         self.unit.currentIndexChanged.connect(self.reload)
-        session.changed.connect(lambda *_: self.reload())
+        self._dirty = True
+        session.changed.connect(self._changed)
+
+    def _changed(self, *_: object) -> None:
+        # Recount only when looked at: a tick on the ledger screen must not start
+        # a county-wide query behind it.
+        self._dirty = True
+        if self.isVisible():
+            self.reload()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._dirty:
+            self.reload()
 
     def _fill_choices(self) -> None:
         conn = self.session.store.conn
@@ -108,6 +121,7 @@ class FollowUpPage(QWidget):
         self.unit.blockSignals(False)
 
     def reload(self) -> None:
+        self._dirty = False
         if self._task is not None:
             self._task.cancel()
         self.summary.setText("正在统计…")

@@ -166,7 +166,6 @@ class MainWindow(QMainWindow):
 
         start_page = 1 if self.session.role == Role.VILLAGE.value else 0
         self.nav.setCurrentRow(start_page)
-        self.followups.reload()
 
     # --- navigation ------------------------------------------------------------
 

@@ -75,17 +75,24 @@ class Task(QRunnable):
         try:
             result = fn(self.context, *args, **kwargs)
         except Cancelled:
-            self.signals.cancelled.emit()
+            self._emit(self.signals.cancelled)
         except CbtError as exc:
-            self.signals.failed.emit(str(exc))
+            self._emit(self.signals.failed, str(exc))
         except Exception:  # noqa: BLE001 - a bug; show it rather than die silently
-            self.signals.failed.emit("程序内部错误，请把以下信息发给技术人员：\n"
-                                     + traceback.format_exc(limit=8))
+            self._emit(self.signals.failed, "程序内部错误，请把以下信息发给技术人员：\n"
+                       + traceback.format_exc(limit=8))
         else:
             if self.context.cancelled:
-                self.signals.cancelled.emit()
+                self._emit(self.signals.cancelled)
             else:
-                self.signals.finished.emit(result)
+                self._emit(self.signals.finished, result)
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:
+            pass  # the application is shutting down: nobody is listening any more
 
 
 _running: set[Task] = set()
