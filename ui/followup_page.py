@@ -66,7 +66,9 @@ class FollowUpPage(QWidget):
         for col in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemActivated.connect(self._activated)
-        hint = QLabel("双击或按回车打开这一户。排序：逾期在前；同一天里，上年缴过费的（断保）在前——他们最容易续上。")
+        # One click on the household opens it; the other columns just select.
+        self.tree.itemClicked.connect(lambda item, col: self._activated(item) if col == 0 else None)
+        hint = QLabel("单击户名、双击或按回车打开这一户。排序：逾期在前；同一天里，上年缴过费的（断保）在前——他们最容易续上。")
         hint.setStyleSheet("color: #667085;")
         hint.setWordWrap(True)
 
@@ -156,6 +158,8 @@ class FollowUpPage(QWidget):
                 f.next_date + (f"（逾期{f.overdue_days}天）" if f.bucket == OVERDUE else ""),
                 f.action])
             item.setData(0, Qt.ItemDataRole.UserRole, (f.household_gid, f.unit_code))
+            item.setForeground(0, QBrush(QColor("#175cd3")))
+            item.setToolTip(0, "单击打开这一户")
             item.setToolTip(8, f.action)
             if f.bucket == OVERDUE:
                 item.setForeground(7, QBrush(QColor(BUCKET_COLOURS[OVERDUE])))

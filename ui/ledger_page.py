@@ -124,7 +124,8 @@ class LedgerPage(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
-        self.table.doubleClicked.connect(lambda _: self.pay_details())
+        # Enter or double-click: the payment form (Space ticks with the defaults).
+        self.table.activated.connect(lambda _: self.pay_details())
         self.model.count_changed.connect(self._update_count)
         self.model.loading_changed.connect(self._update_count)
         self.model.modelReset.connect(self._after_reset)
