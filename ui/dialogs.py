@@ -228,7 +228,7 @@ class VisitDialog(FormDialog):
         row = QHBoxLayout()
         row.addWidget(self.next_box)
         row.addWidget(self.next_date, 1)
-        self.form.addRow("下次回访(&N)：", row)
+        self.form.addRow("下次回访：", row)
         self.form.addRow("备注(&E)：", self.note)
         self.reason.currentIndexChanged.connect(self._suggest)
         self.outcome.currentIndexChanged.connect(self._outcome)
