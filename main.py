@@ -128,6 +128,94 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from core.export import write_rows
+    from core.importer import ImportOptions, prepare, report_rows, run_import
+    from core.ledger import Ledger
+    from core.tabular import FIELD_LABELS
+
+    options = ImportOptions(department=args.department, category=args.category,
+                            default_group=args.default_group, scope=args.unit)
+    for item in args.unit_map or []:
+        name, _, code = item.partition("=")
+        if not code:
+            print(f"错误：--unit-map 应写成 名称=组代码，如 上家头/三组=999901002003003", file=sys.stderr)
+            return 2
+        options.unit_map[name.strip()] = code.strip()
+    with _open(args) as store:
+        ledger = Ledger(store, operator=args.operator)
+        plan = prepare(store.conn, args.file, args.kind, options)
+        for sp in plan.sheets:
+            if sp.header is None:
+                print(f"工作表“{sp.sheet.name}”：没有找到表头，跳过")
+            else:
+                print(f"工作表“{sp.sheet.name}”：表头在第{sp.header.row + 1}行；"
+                      f"{sp.header.describe()}")
+        if plan.unknown_units:
+            print("以下村组名称在台账中找不到（这些行中台账里没有的人将被拒收；"
+                  "可用 --unit-map 名称=组代码 指定）：")
+            for name, count in plan.unknown_units.most_common():
+                print(f"  {name}：{count} 行")
+        if args.preview:
+            for sheet, number, values in plan.preview(args.preview):
+                print(f"  {sheet} 第{number}行：" + "，".join(
+                    f"{FIELD_LABELS.get(k, k)}={v}" for k, v in values.items()))
+            return 0
+        progress = _progress_printer("导入")
+        for step in run_import(ledger, plan, options):
+            progress(step)
+        report = plan.report
+        print(report.summary())
+        for r in (report.refused + report.flagged)[:20]:
+            print(f"  {r.sheet} 第{r.row}行 {r.column}：{r.reason}（{r.name} {r.id_text}）")
+        more = len(report.refused) + len(report.flagged) - 20
+        if more > 0:
+            print(f"  ……另有 {more} 行，见报告文件")
+        if args.report or report.refused or report.flagged:
+            out = Path(args.report) if args.report else Path(args.file).with_name(
+                Path(args.file).stem + "_导入报告.xlsx")
+            write_rows(out, "导入报告", report_rows(report), [8, 12, 7, 18, 10, 21, 50])
+            print(f"导入报告：{out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export import export
+
+    with _open(args, lock=False) as store:
+        year = int(store.setting("campaign_year", "2027") or 2027)
+        progress = _progress_printer("导出")
+        for step in export(store.conn, args.what, args.out, year=year, unit=args.unit,
+                           full_id=args.full_id):
+            progress(step)
+    print(f"已导出：{args.out}")
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from core.reconcile import unconfirmed_claims
+
+    with _open(args, lock=False) as store:
+        year = int(store.setting("campaign_year", "2027") or 2027)
+        rows = unconfirmed_claims(store.conn, year, days=args.days, unit=args.unit)
+        print(f"自报已缴超过 {args.days} 天、税务名单中仍未确认的：{len(rows):,} 人")
+        for r in rows[:30]:
+            print(f"  {r.place} {r.household_number}户 {r.name} 自报于 {r.claim_date}"
+                  f"（{r.days} 天）")
+        if args.out:
+            from core.export import write_rows
+            from core import idcard
+
+            write_rows(args.out, "待核对", [["所在", "户号", "姓名", "身份证号", "自报缴费日期",
+                                             "已过天数", "渠道", "登记人"]] + [
+                [r.place, r.household_number, r.name,
+                 r.id_number if args.full_id else idcard.mask(r.id_number or ""),
+                 r.claim_date, r.days, r.channel, r.claim_by] for r in rows],
+                [24, 7, 9, 21, 12, 8, 8, 9])
+            print(f"已导出：{args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "ledger":
         from benchmarks.ledger import run
@@ -180,6 +268,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, metavar="N")
     p.add_argument("--full-id", action="store_true", help="显示完整身份证号")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("import", parents=[common], help="导入名单（Excel/CSV）")
+    p.add_argument("file", metavar="文件", help=".xlsx、.xls 或 .csv")
+    p.add_argument("--kind", required=True, metavar="类型",
+                   help="lapsed/断保名单、unenrolled/未参保户籍人口、paid/税务已缴费名单、"
+                        "special/特殊群体名单、roster/户籍花名册")
+    p.add_argument("--unit", metavar="代码", help="只在这个单位之下匹配村组")
+    p.add_argument("--unit-map", action="append", metavar="名称=组代码",
+                   help="把名单中的村组名称对应到台账中的组，可重复")
+    p.add_argument("--default-group", metavar="组代码", help="名单中没有村组列时，新人员加到这个组")
+    p.add_argument("--department", metavar="部门", help="特殊群体名单的来源部门，如 民政")
+    p.add_argument("--category", metavar="类别", help="特殊群体名单没有类别列时的类别，如 低保对象")
+    p.add_argument("--operator", metavar="姓名", help="操作员（默认本机设置）")
+    p.add_argument("--preview", type=int, metavar="N", help="只预览前N行，不导入")
+    p.add_argument("--report", metavar="文件", help="导入报告保存为 .xlsx")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", parents=[common], help="导出表格（.xlsx）")
+    p.add_argument("what", choices=["ledger", "unpaid", "visits", "subsidy"], metavar="内容",
+                   help="ledger/台账、unpaid/未缴费名单、visits/走访记录、subsidy/特殊群体资助到账")
+    p.add_argument("--out", required=True, metavar="文件")
+    p.add_argument("--unit", metavar="代码", help="只导出这个单位")
+    p.add_argument("--full-id", action="store_true", help="导出完整身份证号（默认打码）")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("reconcile", parents=[common], help="核对：自报已缴但税务未确认的人员")
+    p.add_argument("--days", type=int, default=15, metavar="N",
+                   help="自报已缴超过N天仍未确认的列出（默认15）")
+    p.add_argument("--unit", metavar="代码")
+    p.add_argument("--out", metavar="文件", help="保存为 .xlsx")
+    p.add_argument("--full-id", action="store_true")
+    p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("bench", parents=[common], help="性能基准测试")
     p.add_argument("what", choices=["ledger", "ui"], metavar="项目",

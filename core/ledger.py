@@ -26,7 +26,9 @@ from typing import Any
 
 from core import hlc as hlc_mod
 from core import idcard
-from core.changelog import ENTITIES, ApplyReport, Change, apply_changes, dumps, field_clock
+from core.changelog import (
+    ENTITIES, ApplyReport, BulkUpdateResult, Change, apply_changes, dumps, field_clock,
+)
 from core.domain import (
     CODE_LENGTH, NEXT_ACTION, Channel, Department, ExcludeReason, LastYear, Level, Reason,
     Relation, SubsidyCategory, SubsidyKind, VisitMethod, VisitOutcome,
@@ -579,6 +581,20 @@ class Ledger:
             op.set("enrollment", egid, {"last_year_status": code})
 
     # --- visits ------------------------------------------------------------
+
+    # --- bulk ----------------------------------------------------------------
+
+    def bulk_update(self, entity: str, updates: list[tuple[str, Mapping[str, Any]]], *,
+                    op: str, txn: str | None = None) -> "BulkUpdateResult":
+        """Many already-validated field updates of existing entities, fast (imports).
+        The caller validates every value as the single-entity methods would."""
+        from core.changelog import bulk_update
+
+        with self._op(op) as o:
+            txn = txn or o.result.txn or self.clock.tick()
+            o.result.txn = txn
+            return bulk_update(self.conn, self.clock, self.operator or None, op, entity,
+                               updates, txn=txn)
 
     # --- undo --------------------------------------------------------------
 

@@ -170,4 +170,22 @@ CREATE VIRTUAL TABLE search_grams USING fts5(grams, tokenize='unicode61', detail
 """)
 
 
+@migrations(name="0002_import_log")
+def m0002_import_log(db: sqlite_utils.Database) -> None:
+    # Local, not synced: which files this installation has imported, so that
+    # importing the same file again can say so.
+    _run(db, """
+CREATE TABLE import_log (
+    id INTEGER PRIMARY KEY,
+    file_hash TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    file_name TEXT,
+    imported_at TEXT NOT NULL,
+    operator TEXT,
+    summary TEXT
+);
+CREATE INDEX import_log_hash ON import_log(file_hash, kind)
+""")
+
+
 SCHEMA_NAMES = frozenset(m.name for m in migrations._migrations)

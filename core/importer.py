@@ -1,0 +1,665 @@
+"""Importing the campaign's lists into the ledger, through the ledger service.
+
+Kinds (what the list is, which decides what a row does):
+
+- lapsed      断保名单: paid last year, not yet this year → last year = paid
+- unenrolled  未参保户籍人口: registered, not enrolled → last year = unpaid
+- paid        已缴费名单 (tax bureau): → confirmed paid (date, amount)
+- special     特殊群体名单 (a department's list): → special group and subsidy
+- roster      户籍花名册: households and members
+
+Persons are found by ID number. A person not in the ledger is added (lapsed,
+unenrolled, special, roster) to the group named by the row's village/group
+columns, in the household given by its household number (or a household of
+their own); names that match no unit are listed for the user to map, never
+dropped. A paid-list row for someone not in the ledger, or whose name
+differs, is flagged rather than applied.
+
+The whole file is one transaction: it applies completely or not at all, and
+importing it again changes nothing and says so.
+
+    plan = prepare(conn, "断保名单.xlsx", "lapsed")      # headers, preview, unknown units
+    for step in run_import(ledger, plan, options): ...   # progress; close() cancels
+    report = plan.report
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import idcard
+from core.changelog import dumps
+from core.domain import (
+    Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
+)
+from core.errors import CbtError, ValidationError
+from core.ledger import Ledger, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone
+from core.policy import load_policy
+from core.tabular import (
+    FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, read_sheets,
+)
+
+
+class Kind(LabelledEnum):
+    LAPSED = ("lapsed", "断保名单")
+    UNENROLLED = ("unenrolled", "未参保户籍人口")
+    PAID = ("paid", "税务已缴费名单")
+    SPECIAL = ("special", "特殊群体名单")
+    ROSTER = ("roster", "户籍花名册")
+
+
+REQUIRED = {
+    Kind.LAPSED: ("id_number", "name"), Kind.UNENROLLED: ("id_number", "name"),
+    Kind.PAID: ("id_number",), Kind.SPECIAL: ("id_number", "name"),
+    Kind.ROSTER: ("id_number", "name"),
+}
+
+_TOTAL_ROW = re.compile(r"^(合计|总计|小计|共计)")
+_GROUP_NUMBER = re.compile(r"^第?([一二三四五六七八九十百零〇\d]+)(组|队|社|网格|小组)?$")
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+
+
+def _cn_number(text: str) -> int | None:
+    if text.isdigit():
+        return int(text)
+    if text == "十":
+        return 10
+    if "十" in text:
+        tens, _, ones = text.partition("十")
+        return (_CN_DIGITS.get(tens, 1) if tens else 1) * 10 + (_CN_DIGITS.get(ones, 0) if ones else 0)
+    if len(text) == 1 and text in _CN_DIGITS:
+        return _CN_DIGITS[text]
+    return None
+
+
+def group_number(name: str) -> int | None:
+    """'第三组' / '三组' / '3组' / '3' → 3."""
+    m = _GROUP_NUMBER.match(re.sub(r"\s", "", name))
+    return _cn_number(m.group(1)) if m else None
+
+
+def village_key(name: str) -> str:
+    """'上家头村委会' / '上家头村' / '上家头社区' → '上家头'."""
+    text = re.sub(r"\s", "", name)
+    for suffix in ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村"):
+        if text.endswith(suffix) and len(text) > len(suffix):
+            return text[: -len(suffix)]
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class RefusedRow:
+    sheet: str
+    row: int
+    column: str
+    reason: str
+    name: str = ""
+    id_text: str = ""
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    file: str
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: list[RefusedRow] = field(default_factory=list)
+    flagged: list[RefusedRow] = field(default_factory=list)  # applied or not, needs a look
+    already_imported: str | None = None   # when this same file was imported before
+    txn: str | None = None
+
+    def summary(self) -> str:
+        text = (f"读取 {self.read:,} 行：新增 {self.new:,}，更新 {self.updated:,}，"
+                f"无变化 {self.unchanged:,}，拒收 {len(self.refused):,}")
+        if self.flagged:
+            text += f"，需核对 {len(self.flagged):,}"
+        if self.already_imported:
+            text += f"。这个文件已于 {self.already_imported} 导入过"
+            if not self.new and not self.updated:
+                text += "，本次没有任何改动"
+        return text
+
+
+@dataclass
+class SheetPlan:
+    sheet: Sheet
+    header: Header | None
+
+
+@dataclass
+class ImportPlan:
+    path: Path
+    kind: Kind
+    file_hash: str
+    sheets: list[SheetPlan]
+    unknown_units: Counter = field(default_factory=Counter)    # "村/组" text → rows
+    report: ImportReport | None = None
+
+    @property
+    def usable(self) -> list[SheetPlan]:
+        return [s for s in self.sheets if s.header is not None]
+
+    def preview(self, limit: int = 20) -> list[tuple[str, int, dict[str, str]]]:
+        """The first rows as the import will read them: (sheet, row, field → text)."""
+        out = []
+        for sp in self.usable:
+            for number, row in iter_data(sp.sheet, sp.header):
+                out.append((sp.sheet.name, number, {
+                    f: cell_text(row[c]) if c < len(row) else "" for f, c in
+                    sorted(sp.header.mapping.items(), key=lambda kv: kv[1])}))
+                if len(out) >= limit:
+                    return out
+        return out
+
+
+@dataclass
+class ImportOptions:
+    department: str | None = None      # special lists: who sent it (民政, 乡村振兴 …)
+    category: str | None = None        # special lists without a category column
+    unit_map: dict[str, str] = field(default_factory=dict)  # "村/组" text → group code
+    default_group: str | None = None   # for rows that name no village/group at all
+    scope: str | None = None           # match unit names under this unit only
+    mappings: dict[str, dict[str, int]] = field(default_factory=dict)  # sheet → field → col
+
+
+# ---------------------------------------------------------------------------
+# Preparing: read, find headers, list unknown units
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def saved_mapping(conn: sqlite3.Connection, kind: Kind, titles: list[str]) -> dict[str, str]:
+    import json
+
+    row = conn.execute("SELECT value FROM settings WHERE key=?",
+                       (_mapping_key(kind, titles),)).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
+
+
+def save_mapping(conn: sqlite3.Connection, kind: Kind, header: Header) -> None:
+    """Remember a corrected mapping for files with these headers (per source)."""
+    conn.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)",
+                 (_mapping_key(kind, header.titles),
+                  dumps({f: header.titles[c] for f, c in header.mapping.items()})))
+
+
+def _mapping_key(kind: Kind, titles: list[str]) -> str:
+    digest = hashlib.blake2b("|".join(t for t in titles if t).encode(), digest_size=8).hexdigest()
+    return f"import_mapping:{kind.value}:{digest}"
+
+
+def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
+            options: ImportOptions | None = None) -> ImportPlan:
+    """Read a file and plan its import; raises ValidationError if nothing in it
+    looks like the kind of list asked for."""
+    kind = Kind.parse(kind, "名单类型")
+    options = options or ImportOptions()
+    path = Path(path)
+    sheets = read_sheets(path)
+    plans = []
+    for sheet in sheets:
+        header = find_header(sheet, REQUIRED[kind])
+        if header is not None:
+            saved = saved_mapping(conn, kind, header.titles)
+            if saved:
+                header = find_header(sheet, REQUIRED[kind], saved) or header
+            if sheet.name in options.mappings:
+                header.mapping = dict(options.mappings[sheet.name])
+        plans.append(SheetPlan(sheet, header))
+    plan = ImportPlan(path, kind, file_hash(path), plans)
+    if not plan.usable:
+        need = "、".join(FIELD_LABELS[f] for f in REQUIRED[kind])
+        raise ValidationError(f"{path.name} 的前20行里找不到表头（至少要有“{need}”列）。"
+                              "请检查是否选错了文件或名单类型。")
+    units = UnitIndex(conn, options.scope)
+    for sp in plan.usable:
+        for _, row in iter_data(sp.sheet, sp.header):
+            place = _place_text(row, sp.header)
+            if place and units.find(place, options) is None:
+                plan.unknown_units[place] += 1
+    return plan
+
+
+def _place_text(row: list[Any], header: Header) -> str:
+    parts = []
+    for f in ("village", "group"):
+        c = header.mapping.get(f)
+        if c is not None and c < len(row):
+            text = cell_text(row[c])
+            if text:
+                parts.append(text)
+    return "/".join(parts)
+
+
+class UnitIndex:
+    """Village and group names → group codes, under a scope."""
+
+    def __init__(self, conn: sqlite3.Connection, scope: str | None = None) -> None:
+        under = scope or ""
+        rows = conn.execute(
+            "SELECT gid, name, level FROM unit WHERE deleted=0 AND gid >= ? AND gid < ?",
+            (under, under + "\uffff")).fetchall()
+        self.villages: dict[str, list[str]] = defaultdict(list)
+        self.groups: dict[str, dict[int | str, str]] = defaultdict(dict)
+        for code, name, level in rows:
+            if level == Level.VILLAGE.value:
+                self.villages[village_key(name)].append(code)
+        for code, name, level in rows:
+            if level == Level.GROUP.value:
+                number = group_number(name)
+                self.groups[code[:12]][number if number is not None else name] = code
+        self._cache: dict[str, str | None] = {}
+
+    def find(self, place: str, options: ImportOptions) -> str | None:
+        if place in options.unit_map:
+            return options.unit_map[place]
+        if place in self._cache:
+            return self._cache[place]
+        village, _, group = place.partition("/")
+        code = None
+        villages = self.villages.get(village_key(village), [])
+        if len(villages) == 1:
+            groups = self.groups.get(villages[0], {})
+            if group:
+                number = group_number(group)
+                code = groups.get(number if number is not None else group)
+            elif len(groups) == 1:
+                code = next(iter(groups.values()))
+        self._cache[place] = code
+        return code
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class _Row:
+    sheet: str
+    number: int
+    cells: list[Any]
+    header: Header
+
+    def get(self, fieldname: str) -> Any:
+        c = self.header.mapping.get(fieldname)
+        if c is None or c >= len(self.cells):
+            return None
+        value = self.cells[c]
+        return None if value == "" else value
+
+    def column(self, fieldname: str) -> str:
+        c = self.header.mapping.get(fieldname)
+        return f"{_col_letter(c)}列（{self.header.titles[c]}）" if c is not None else ""
+
+
+def _col_letter(c: int) -> str:
+    s = ""
+    c += 1
+    while c:
+        c, r = divmod(c - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+@dataclass
+class ImportProgress:
+    done: int
+    total: int
+    message: str
+
+
+def run_import(ledger: Ledger, plan: ImportPlan,
+               options: ImportOptions | None = None) -> Iterator[ImportProgress]:
+    """Apply the plan in one transaction, yielding progress; closing the
+    generator before it ends (cancel) rolls everything back. The report is
+    left in plan.report."""
+    options = options or ImportOptions()
+    conn = ledger.conn
+    kind = plan.kind
+    report = ImportReport(kind.value, plan.path.name)
+    plan.report = report
+    previous = conn.execute("SELECT imported_at FROM import_log WHERE file_hash=? AND kind=? "
+                            "ORDER BY imported_at DESC LIMIT 1",
+                            (plan.file_hash, kind.value)).fetchone()
+    if previous:
+        report.already_imported = previous[0]
+    total = sum(len(sp.sheet.rows) - sp.header.row - 1 for sp in plan.usable)
+    units = UnitIndex(conn, options.scope)
+    policy = load_policy(ledger.year)
+    rules = {r["category"]: r for r in policy.get("subsidy_rules", [])}
+    done = 0
+    seen: dict[str, tuple[str, int, str]] = {}
+    # Phase 1: read and validate every row (no writes), collecting work.
+    work: list[tuple[_Row, str, str]] = []   # (row, id number, name)
+    for sp in plan.usable:
+        for number, cells in iter_data(sp.sheet, sp.header):
+            done += 1
+            if done % 5000 == 0:
+                yield ImportProgress(done, total, "检查数据")
+            row = _Row(sp.sheet.name, number, cells, sp.header)
+            first = cell_text(cells[0]) if cells else ""
+            if _TOTAL_ROW.match(first) or (row.get("id_number") is None
+                                           and _TOTAL_ROW.match(cell_text(row.get("name")))):
+                continue  # a totals row, not a person
+            report.read += 1
+            raw_id = row.get("id_number")
+            if raw_id is None:
+                _refuse(report, row, "id_number", "身份证号为空")
+                continue
+            try:
+                number_text = idcard.normalize(raw_id)
+            except ValidationError as exc:
+                _refuse(report, row, "id_number", str(exc), id_text=cell_text(raw_id))
+                continue
+            raw_name = row.get("name")
+            name = ""
+            if raw_name is not None or "name" in REQUIRED[kind]:
+                try:
+                    name = parse_name(cell_text(raw_name))
+                except ValidationError as exc:
+                    _refuse(report, row, "name", str(exc), id_text=number_text)
+                    continue
+            if number_text in seen:
+                first_sheet, first_row, first_name = seen[number_text]
+                where = f"第{first_row}行" if first_sheet == row.sheet else \
+                    f"工作表“{first_sheet}”第{first_row}行"
+                _refuse(report, row, "id_number", f"与{where}重复（同一身份证号）", name,
+                        number_text)
+                continue
+            seen[number_text] = (row.sheet, row.number, name)
+            work.append((row, number_text, name))
+    # Phase 2: write, in one transaction.
+    yield ImportProgress(done, total, "写入台账")
+    with ledger.batch():
+        txn = ledger.clock.tick()
+        report.txn = txn
+        if kind == Kind.PAID:
+            yield from _apply_paid(ledger, work, report, txn)
+        else:
+            yield from _apply_persons(ledger, kind, work, report, units, options, rules, txn)
+        conn.execute("INSERT INTO import_log(file_hash, kind, file_name, imported_at, operator, "
+                     "summary) VALUES (?,?,?,?,?,?)",
+                     (plan.file_hash, kind.value, plan.path.name,
+                      dt.datetime.now().isoformat(" ", "seconds"), ledger.operator,
+                      report.summary()))
+        for sp in plan.usable:
+            save_mapping(conn, kind, sp.header)
+    yield ImportProgress(total, total, "完成")
+
+
+def _refuse(report: ImportReport, row: _Row, fieldname: str, reason: str, name: str = "",
+            id_text: str = "", flag: bool = False) -> None:
+    entry = RefusedRow(row.sheet, row.number, row.column(fieldname) or FIELD_LABELS[fieldname],
+                       reason, name or cell_text(row.get("name")),
+                       id_text or cell_text(row.get("id_number")))
+    (report.flagged if flag else report.refused).append(entry)
+
+
+def _lookup(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, tuple[str, str]]:
+    """ID number → (person gid, name) for those in the ledger."""
+    out: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(numbers), 500):
+        part = numbers[start:start + 500]
+        for gid, number, name in conn.execute(
+                f"SELECT gid, id_number, name FROM person WHERE deleted=0 AND id_number IN "
+                f"({','.join('?' * len(part))})", part):
+            out[number] = (gid, name)
+    return out
+
+
+def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: ImportReport,
+                txn: str) -> Iterator[ImportProgress]:
+    known = _lookup(ledger.conn, [n for _, n, _ in work])
+    today = dt.date.today().isoformat()
+    updates: list[tuple[str, dict[str, Any]]] = []
+    for i, (row, number, name) in enumerate(work):
+        person = known.get(number)
+        if person is None:
+            _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
+                    "或先导入花名册", name, number)
+            continue
+        if name and name != person[1]:
+            _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，未确认，请核对",
+                    name, number, flag=True)
+            continue
+        try:
+            day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
+            if day > today:
+                raise ValidationError(f"缴费日期 {day} 在今天之后")
+            amount = parse_amount(row.get("amount"), "缴费金额")
+        except ValidationError as exc:
+            _refuse(report, row, "paid_date", str(exc), name, number)
+            continue
+        updates.append((enrollment_gid(person[0], ledger.year),
+                        {"confirmed_date": day, "confirmed_amount": amount}))
+        if i % 20000 == 0:
+            yield ImportProgress(i, len(work), "确认缴费")
+    _ensure_enrollments(ledger, [g for g, _ in updates])
+    result = ledger.bulk_update("enrollment", updates, op="import_paid", txn=txn)
+    report.updated += result.changed
+    report.unchanged += result.unchanged
+
+
+def _ensure_enrollments(ledger: Ledger, egids: list[str]) -> None:
+    have = set()
+    for start in range(0, len(egids), 500):
+        part = egids[start:start + 500]
+        have.update(g for (g,) in ledger.conn.execute(
+            f"SELECT gid FROM enrollment WHERE gid IN ({','.join('?' * len(part))})", part))
+    for egid in egids:
+        if egid not in have:
+            ledger._enrollment(egid.rsplit("/", 1)[0], int(egid.rsplit("/", 1)[1]))
+
+
+def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]],
+                   report: ImportReport, units: UnitIndex, options: ImportOptions,
+                   rules: Mapping[str, Any], txn: str) -> Iterator[ImportProgress]:
+    conn = ledger.conn
+    known = _lookup(conn, [n for _, n, _ in work])
+    last_year = {Kind.LAPSED: LastYear.PAID.value,
+                 Kind.UNENROLLED: LastYear.UNPAID.value}.get(kind)
+    bulk: list[tuple[str, dict[str, Any]]] = []
+    households: dict[tuple[str, str], str] = {}
+    for i, (row, number, name) in enumerate(work):
+        if i % 2000 == 0:
+            yield ImportProgress(i, len(work), "写入台账")
+        person = known.get(number)
+        try:
+            if person is None:
+                gid = _add_person(ledger, kind, row, number, name, units, options, households,
+                                  report, last_year)
+                if gid is None:
+                    continue
+                report.new += 1
+                person = (gid, name)
+                if kind == Kind.SPECIAL:
+                    _subsidy(ledger, row, gid, options, rules)
+                continue
+            if name and name != person[1]:
+                _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，"
+                        "已按身份证号处理，请核对", name, number, flag=True)
+            if last_year is not None:
+                bulk.append((enrollment_gid(person[0], ledger.year),
+                             {"last_year_status": last_year}))
+                continue
+            before = conn.execute("SELECT count(*) FROM change").fetchone()[0]
+            if kind == Kind.SPECIAL:
+                _subsidy(ledger, row, person[0], options, rules)
+            elif kind == Kind.ROSTER:
+                _roster_update(ledger, row, person[0])
+            after = conn.execute("SELECT count(*) FROM change").fetchone()[0]
+            if after > before:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        except CbtError as exc:
+            _refuse(report, row, _field_of(exc), str(exc), name, number)
+    if bulk:
+        _ensure_enrollments(ledger, [g for g, _ in bulk])
+        result = ledger.bulk_update("enrollment", bulk, op=f"import_{kind.value}", txn=txn)
+        report.updated += result.changed
+        report.unchanged += result.unchanged
+
+
+def _field_of(exc: CbtError) -> str:
+    mapping = {"phone": "phone", "电话": "phone", "与户主关系": "relation", "资助类别": "category",
+               "资助金额": "subsidy_amount", "代缴部门": "department"}
+    return mapping.get(exc.field or "", "id_number")
+
+
+def _add_person(ledger: Ledger, kind: Kind, row: _Row, number: str, name: str,
+                units: UnitIndex, options: ImportOptions, households: dict[tuple[str, str], str],
+                report: ImportReport, last_year: str | None) -> str | None:
+    place = _place_text(row.cells, row.header)
+    group = units.find(place, options) if place else options.default_group
+    if group is None:
+        column = "village" if row.header.mapping.get("village") is not None else "id_number"
+        reason = (f"村组“{place}”未匹配到台账中的组，请在导入时指定对应的组" if place else
+                  "台账中没有此人，且名单中没有村、组，无法确定加到哪一户；请在导入时指定默认的组")
+        _refuse(report, row, column, reason, name, number)
+        return None
+    hh_number = cell_text(row.get("household_number"))
+    key = (group, hh_number or f"#{number}")
+    hgid = households.get(key)
+    if hgid is None and hh_number:
+        existing = ledger.conn.execute(
+            "SELECT gid FROM household WHERE unit_code=? AND number=? AND deleted=0",
+            (group, hh_number)).fetchone()
+        hgid = existing[0] if existing else None
+    if hgid is None:
+        hgid = ledger.add_household(group, number=hh_number or None,
+                                    address=cell_text(row.get("address")) or None,
+                                    phone=_phone(row))
+    households[key] = hgid
+    relation = _relation(row)
+    if relation is None and cell_text(row.get("head_name")) == name:
+        relation = Relation.HEAD.value
+    if relation is None and not hh_number:
+        relation = Relation.HEAD.value  # a household of their own
+    return ledger.add_person(hgid, name=name, id_number=number, relation=relation,
+                             phone=_phone(row), last_year_status=last_year)
+
+
+def _phone(row: _Row) -> str | None:
+    text = cell_text(row.get("phone"))
+    if not text:
+        return None
+    try:
+        return parse_phone(text)
+    except ValidationError:
+        return None  # a bad phone does not stop a person being imported
+
+
+def _relation(row: _Row) -> str | None:
+    text = cell_text(row.get("relation"))
+    if not text:
+        return None
+    aliases = {"本人": "head", "户主本人": "head", "妻": "spouse", "夫": "spouse",
+               "妻子": "spouse", "丈夫": "spouse", "长子": "son", "次子": "son", "儿子": "son",
+               "长女": "daughter", "次女": "daughter", "女儿": "daughter", "孙子": "grandchild",
+               "孙女": "grandchild", "外孙子": "grandchild", "外孙女": "grandchild",
+               "父亲": "parent", "母亲": "parent", "儿媳": "child_in_law", "女婿": "child_in_law",
+               "兄": "sibling", "弟": "sibling", "姐": "sibling", "妹": "sibling"}
+    if text in aliases:
+        return aliases[text]
+    try:
+        return Relation.parse(text, "与户主关系").value
+    except ValidationError:
+        return Relation.OTHER.value
+
+
+def _category(text: str) -> str | None:
+    if not text:
+        return None
+    for member in SubsidyCategory:
+        if text in (member.value, member.label) or member.label.startswith(text) \
+                or text.startswith(member.label[:2]):
+            return member.value
+    if "特困" in text or "五保" in text:
+        return SubsidyCategory.TEKUN.value
+    if "低保" in text:
+        return SubsidyCategory.DIBAO.value
+    if "脱贫" in text or "建档立卡" in text:
+        return SubsidyCategory.TUOPIN.value
+    if "监测" in text:
+        return SubsidyCategory.MONITORED.value
+    if "残" in text:
+        return SubsidyCategory.DISABLED.value
+    if "孤儿" in text or "无人抚养" in text:
+        return SubsidyCategory.ORPHAN.value
+    return None
+
+
+def _subsidy(ledger: Ledger, row: _Row, gid: str, options: ImportOptions,
+             rules: Mapping[str, Any]) -> None:
+    text = cell_text(row.get("category")) or (options.category or "")
+    category = _category(text)
+    if category is None:
+        raise ValidationError(f"人员类别“{text}”无法识别" if text else
+                              "缺少人员类别：请在名单中提供“人员类别”列，或导入时指定类别",
+                              field="资助类别")
+    rule = rules.get(category, {})
+    amount = parse_amount(row.get("subsidy_amount"), "资助金额")
+    kind = rule.get("kind") or (SubsidyKind.FIXED.value if amount else SubsidyKind.FULL.value)
+    if amount is None:
+        amount = rule.get("amount")
+    if kind == SubsidyKind.FIXED.value and amount is None:
+        raise ValidationError("定额资助缺少资助金额", field="资助金额")
+    dept_text = cell_text(row.get("department")) or options.department or rule.get("department")
+    dept = None
+    if dept_text:
+        dept = next((d.value for d in Department if dept_text in (d.value, d.label)
+                     or d.label in dept_text), Department.OTHER.value)
+    ledger.set_subsidy(gid, category=category, kind=kind, amount=amount, department=dept)
+
+
+def _roster_update(ledger: Ledger, row: _Row, gid: str) -> None:
+    fields: dict[str, Any] = {}
+    phone = _phone(row)
+    if phone:
+        fields["phone"] = phone
+    relation = _relation(row)
+    if relation:
+        fields["relation"] = relation
+    name = cell_text(row.get("name"))
+    if name:
+        fields["name"] = name
+    if fields:
+        ledger.edit_person(gid, **fields)
+
+
+# ---------------------------------------------------------------------------
+# Reports out
+
+
+def report_rows(report: ImportReport) -> list[list[str]]:
+    rows = [["类别", "工作表", "行号", "列", "姓名", "身份证号", "原因"]]
+    for label, entries in (("拒收", report.refused), ("需核对", report.flagged)):
+        for r in entries:
+            rows.append([label, r.sheet, str(r.row), r.column, r.name, r.id_text, r.reason])
+    return rows
+
+
+__all__ = ["Kind", "ImportOptions", "ImportPlan", "ImportReport", "RefusedRow", "prepare",
+           "run_import", "report_rows", "derive_status"]
