@@ -221,6 +221,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from benchmarks.ledger import run
 
         return run(persons=args.persons, db=args.db, keep=args.keep, seed=args.seed)
+    if args.what == "import":
+        from benchmarks.imports import run as run_import_bench
+
+        persons = args.persons if args.persons != 1_000_000 else 400_000
+        return run_import_bench(persons=persons, db=args.db, seed=args.seed)
     if args.what == "ui":
         from benchmarks.ui import run as run_ui
 
@@ -302,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("bench", parents=[common], help="性能基准测试")
-    p.add_argument("what", choices=["ledger", "ui"], metavar="项目",
-                   help="ledger（存储、查找、写入）或 ui（界面，offscreen）")
+    p.add_argument("what", choices=["ledger", "ui", "import"], metavar="项目",
+                   help="ledger（存储、查找、写入）、ui（界面，offscreen）或 import（Excel导入导出）")
     p.add_argument("--persons", type=int, default=1_000_000, metavar="N")
     p.add_argument("--seed", type=int, default=1, metavar="S")
     p.add_argument("--keep", action="store_true", help="保留生成的数据库")

@@ -17,7 +17,7 @@ from core.store import Store, open_reader
 from ui.session import Session
 from ui.tasks import Task, TaskContext, start
 
-PAGES = ("首页", "台账", "回访", "导入", "打印", "同步", "设置")
+PAGES = ("首页", "台账", "回访", "导入导出", "打印", "同步", "设置")
 
 
 def load_counts(ctx: TaskContext, db_path: str, year: int) -> dict[str, UnitCounts]:
@@ -94,8 +94,11 @@ class MainWindow(QMainWindow):
         self.ledger = LedgerPage(self.session)
         self.followups = FollowUpPage(self.session)
         self.settings_page = SettingsPage(self)
+        from ui.import_page import ImportPage
+
+        self.import_page = ImportPage(self.session)
         pages = [self.home, self.ledger, self.followups,
-                 PlaceholderPage("导入", "导入税务局和各部门的名单（Excel），核对税务已缴名单。下一版本提供。"),
+                 self.import_page,
                  PlaceholderPage("打印", "打印缴费告知书、入户动员登记表、政策明白卡和未缴费名单。下一版本提供。"),
                  PlaceholderPage("同步", "用U盘在村、乡镇、县之间交换加密的同步文件。下一版本提供。"),
                  self.settings_page]
@@ -115,6 +118,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.followups.open_household.connect(self.open_household)
+        self.import_page.import_tab.imported.connect(self.refresh)
         self.ledger.counts_loaded.connect(lambda: self.home.show_counts(self.ledger._units))
         self.session.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
 
