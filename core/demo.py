@@ -202,8 +202,15 @@ def _rows_in_worker(node: str, next_ids: dict[str, int], total: int, seed: int,
                        daemon=True, name="demo-rows")
     proc.start()
     try:
+        import queue as queue_mod
+
         while True:
-            item = queue.get()
+            try:
+                item = queue.get(timeout=1.0)
+            except queue_mod.Empty:
+                if not proc.is_alive():  # died without a word (killed, out of memory)
+                    raise RuntimeError("演示数据生成进程意外退出") from None
+                continue
             if item is None:
                 break
             if isinstance(item, str):

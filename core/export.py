@@ -62,45 +62,33 @@ def export(conn: sqlite3.Connection, kind: str, path: str | Path, *, year: int,
     units = dict(conn.execute("SELECT gid, name FROM unit"))
     under = unit or ""
     headers, widths, rows, total = _QUERIES[kind](conn, year, under, units, full_id)
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
+    from core.xlsx import XlsxWriter
 
-    book = Workbook(write_only=True)
     title = f"{units.get(unit, '全部') if unit else '全部'}{LABELS[kind]}"
-    sheet = book.create_sheet(LABELS[kind])
-    sheet.freeze_panes = "A3"
-    for i, w in enumerate(widths):
-        sheet.column_dimensions[_letter(i)].width = w
-    head = WriteOnlyCell(sheet, f"{title}（{year}年度，导出于 {dt.date.today():%Y-%m-%d}）")
-    head.font = Font(bold=True, size=13)
-    sheet.append([head])
-    bold = Font(bold=True)
-    fill = PatternFill("solid", fgColor="DDE7F7")
-    header_cells = []
-    for h in headers:
-        c = WriteOnlyCell(sheet, h)
-        c.font = bold
-        c.fill = fill
-        c.alignment = Alignment(horizontal="center")
-        header_cells.append(c)
-    sheet.append(header_cells)
+    # The ID column is typed as text, so nobody's later edit turns it into a
+    # rounded number.
+    id_columns = {i for i, h in enumerate(headers) if "身份证" in h}
     temp = path.with_name(path.name + ".part")
     done = 0
     ok = False
+    writer = XlsxWriter(temp, LABELS[kind], widths=widths, freeze_rows=2,
+                        text_columns=id_columns)
     try:
+        writer.row([f"{title}（{year}年度，导出于 {dt.date.today():%Y-%m-%d}）"], style=1)
+        writer.row(headers, style=2)
         for row in rows:
-            sheet.append(row)
+            writer.row(row)
             done += 1
             if done % 10000 == 0:
                 yield ExportProgress(done, total, "写入")
         yield ExportProgress(done, total, "保存文件")
-        book.save(temp)
+        writer.close()
         temp.replace(path)
         ok = True
         yield ExportProgress(total, total, "完成")
     finally:
         if not ok:
+            writer.abort()
             temp.unlink(missing_ok=True)
 
 

@@ -69,6 +69,10 @@ def new_gid(prefix: str) -> str:
 # Input parsing (shared with import)
 
 
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
+_DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+
+
 def parse_date(value: Any, what: str = "日期", *, required: bool = True) -> str | None:
     """ISO date from a date, '2026-09-01', '2026/9/1', '2026.9.1', '20260901',
     '2026年9月1日'; ValidationError otherwise."""
@@ -81,8 +85,12 @@ def parse_date(value: Any, what: str = "日期", *, required: bool = True) -> st
     if isinstance(value, dt.date):
         return value.isoformat()
     text = str(value).strip()
-    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?", text) or \
-        re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:  # already ISO: the common case in long lists, checked in C
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+    m = _DATE.fullmatch(text) or _DATE_COMPACT.fullmatch(text)
     if m:
         try:
             return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
@@ -625,8 +633,12 @@ class Ledger:
                 got = field_clock(self.conn, c.entity, c.gid, [c.field])
                 if got is None:
                     continue
-                if got[1][c.field] != c.hlc and not self._set_by_txn(got[1][c.field], txn):
-                    skipped += 1  # changed again since: keep the newer value
+                written = json.loads(c.value) if c.value is not None else None
+                if got[1][c.field] != c.hlc and not self._set_by_txn(got[1][c.field], txn) \
+                        and got[0][c.field] != written:
+                    # Changed again since to something else: keep the newer value. (Equal
+                    # values pass: e.g. a later edit was itself undone in between.)
+                    skipped += 1
                     continue
                 op.set(c.entity, c.gid, {c.field: self._value_at(c.entity, c.field, c.prev)})
             op.result.skipped = skipped

@@ -114,6 +114,7 @@ class PersonRow:
     next_follow_up: str | None
     claim_channel: str | None = None
     subsidy_category: str | None = None
+    deleted: bool = False       # removed since the list was loaded (e.g. an undone add)
 
     def age(self, on: dt.date) -> int | None:
         if not self.birth_date:
@@ -127,7 +128,8 @@ SELECT p.id, p.gid, p.name, p.id_number, p.birth_date, p.sex, p.relation, p.phon
        p.categories, h.gid, h.number,
        (SELECT hp.name FROM person hp WHERE hp.gid = h.head_gid),
        h.unit_code, h.worker, e.status, e.lapsed, e.last_year_status,
-       h.last_visit, h.next_follow_up, e.claim_channel, e.subsidy_category
+       h.last_visit, h.next_follow_up, e.claim_channel, e.subsidy_category,
+       p.deleted OR h.deleted
 FROM person p JOIN household h ON h.gid = p.household_gid
 LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ?
 WHERE p.id IN ({})
@@ -140,7 +142,7 @@ def rows_for(conn: sqlite3.Connection, ids: Sequence[int], year: int) -> dict[in
     for start in range(0, len(ids), 500):
         part = list(ids[start:start + 500])
         for r in conn.execute(_ROW_SQL.format(",".join("?" * len(part))), [str(year), *part]):
-            out[r[0]] = PersonRow(*r[:15], bool(r[15]), *r[16:])
+            out[r[0]] = PersonRow(*r[:15], bool(r[15]), *r[16:21], bool(r[21]))
     return out
 
 

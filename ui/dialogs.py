@@ -177,8 +177,8 @@ class SubsidyDialog(FormDialog):
         if not rule:
             return
         self.kind.setCurrentIndex(max(0, self.kind.findData(rule.get("kind"))))
-        if rule.get("amount"):
-            self.amount.setText(str(rule["amount"]))
+        # A rule's amount replaces what was there; no amount (full subsidy) clears it.
+        self.amount.setText(str(rule["amount"]) if rule.get("amount") else "")
         if rule.get("department"):
             self.department.setCurrentIndex(max(0, self.department.findData(rule["department"])))
 
@@ -215,6 +215,8 @@ class VisitDialog(FormDialog):
         self.next_box.setChecked(True)
         self.next_date = date_edit(dt.date.today() + dt.timedelta(days=7))
         self.next_box.toggled.connect(self.next_date.setEnabled)
+        self.paid_now = QCheckBox("同时标记已缴（对象或全户未缴的人）")
+        self.paid_now.setVisible(False)
         self.note = QPlainTextEdit()
         self.note.setPlaceholderText("情况说明，如：本人在广东务工，已加微信")
         self.note.setMaximumHeight(70)
@@ -229,6 +231,7 @@ class VisitDialog(FormDialog):
         row.addWidget(self.next_box)
         row.addWidget(self.next_date, 1)
         self.form.addRow("下次回访：", row)
+        self.form.addRow("", self.paid_now)
         self.form.addRow("备注(&E)：", self.note)
         self.reason.currentIndexChanged.connect(self._suggest)
         self.outcome.currentIndexChanged.connect(self._outcome)
@@ -246,7 +249,10 @@ class VisitDialog(FormDialog):
         self.next_box.setChecked(True)
 
     def _outcome(self) -> None:
-        if self.outcome.currentData() == VisitOutcome.PAID.value:
+        paid = self.outcome.currentData() == VisitOutcome.PAID.value
+        self.paid_now.setVisible(paid)
+        self.paid_now.setChecked(paid)
+        if paid:
             self.next_box.setChecked(False)
             self.reason.setCurrentIndex(0)
 
@@ -255,7 +261,8 @@ class VisitDialog(FormDialog):
                 "date": qdate_iso(self.date), "outcome": self.outcome.currentData(),
                 "reason": self.reason.currentData(),
                 "note": self.note.toPlainText() or None,
-                "next_date": qdate_iso(self.next_date) if self.next_box.isChecked() else None}
+                "next_date": qdate_iso(self.next_date) if self.next_box.isChecked() else None,
+                "paid_now": self.paid_now.isChecked()}
 
 
 class IdField(QWidget):

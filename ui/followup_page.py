@@ -17,6 +17,13 @@ from core.personlist import workers
 from core.store import open_reader
 from ui.tasks import Task, TaskContext, start
 
+def _mask_phone(phone: str | None) -> str:
+    # Lists mask phones (DESIGN §9); the full number shows on hover and in the household.
+    if not phone:
+        return ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else phone
+
+
 COLUMNS = ("户", "所在组", "电话", "未缴", "其中断保", "上次原因", "上次结果", "应回访", "建议做法")
 BUCKET_COLOURS = {OVERDUE: "#b42318", TODAY: "#b54708", SOON: "#175cd3"}
 
@@ -68,7 +75,8 @@ class FollowUpPage(QWidget):
         self.tree.itemActivated.connect(self._activated)
         # One click on the household opens it; the other columns just select.
         self.tree.itemClicked.connect(lambda item, col: self._activated(item) if col == 0 else None)
-        hint = QLabel("单击户名、双击或按回车打开这一户。排序：逾期在前；同一天里，上年缴过费的（断保）在前——他们最容易续上。")
+        hint = QLabel("单击户名、双击或按回车打开这一户。排序：逾期、今天、近7天；每一类里，"
+                      "上年缴过费的（断保）在前——他们最容易续上；再按日期。")
         hint.setStyleSheet("color: #667085;")
         hint.setWordWrap(True)
 
@@ -130,6 +138,8 @@ class FollowUpPage(QWidget):
         task = Task(load_queue, str(self.session.store.path), self.session.year,
                     self.unit.currentData(), self.who.currentData())
         task.signals.finished.connect(self._show)
+        task.signals.failed.connect(lambda m: (self.summary.setText("统计失败"),
+                                               self.session.message.emit(m)))
         self._task = start(task)
 
     def _show(self, items: list[FollowUp]) -> None:
@@ -153,7 +163,8 @@ class FollowUpPage(QWidget):
             counts[f.bucket] += 1
             item = QTreeWidgetItem([
                 f"{f.household_number or ''}户 {f.head_name or ''}",
-                self.session.place(f.unit_code), f.phone or "", str(f.unpaid), str(f.lapsed),
+                self.session.place(f.unit_code), _mask_phone(f.phone), str(f.unpaid),
+                str(f.lapsed),
                 Reason.label_of(f.reason), VisitOutcome.label_of(f.outcome),
                 f.next_date + (f"（逾期{f.overdue_days}天）" if f.bucket == OVERDUE else ""),
                 f.action])
@@ -161,6 +172,7 @@ class FollowUpPage(QWidget):
             item.setForeground(0, QBrush(QColor("#175cd3")))
             item.setToolTip(0, "单击打开这一户")
             item.setToolTip(8, f.action)
+            item.setToolTip(2, f.phone or "")  # the full number on hover, to call
             if f.bucket == OVERDUE:
                 item.setForeground(7, QBrush(QColor(BUCKET_COLOURS[OVERDUE])))
             groups[f.bucket].addChild(item)

@@ -41,6 +41,17 @@ def load_tree(ctx: TaskContext, db_path: str, year: int) -> dict[str, UnitCounts
         conn.close()
 
 
+class PersonTable(QTableView):
+    """Typing on the table starts a search instead of Qt's type-to-find, which
+    would walk every row of a lazy million-row model."""
+
+    typed = Signal(str)
+
+    def keyboardSearch(self, search: str) -> None:  # noqa: N802 - Qt's name
+        if search.strip():
+            self.typed.emit(search)
+
+
 class LedgerPage(QWidget):
     counts_loaded = Signal()
 
@@ -108,7 +119,8 @@ class LedgerPage(QWidget):
 
         # --- table ---
         self.model = PersonTableModel(session, self)
-        self.table = QTableView()
+        self.table = PersonTable()
+        self.table.typed.connect(self._typed_on_table)
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -118,7 +130,7 @@ class LedgerPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.horizontalHeader().setHighlightSections(False)
-        for col, width in enumerate((58, 164, 36, 64, 58, 56, 100, 56, 84, 80, 80)):
+        for col, width in enumerate((58, 160, 34, 60, 56, 52, 96, 50, 70, 80, 80)):
             self.table.setColumnWidth(col, width)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -127,6 +139,10 @@ class LedgerPage(QWidget):
         # Enter or double-click: the payment form (Space ticks with the defaults).
         self.table.activated.connect(lambda _: self.pay_details())
         self.model.count_changed.connect(self._update_count)
+        self.model.rowsInserted.connect(self._select_pending)
+        self.model.loading_changed.connect(self._select_pending)
+        self.model.modelReset.connect(self._select_pending)
+        self._pending_person: int | None = None
         self.model.loading_changed.connect(self._update_count)
         self.model.modelReset.connect(self._after_reset)
         self.count_label = QLabel()
@@ -141,7 +157,9 @@ class LedgerPage(QWidget):
         self._action("exclude", "剔除…", None, self.exclude)
         self._action("subsidy", "特殊群体资助…", None, self.set_subsidy)
         self._action("clear", "取消标记", None, self.clear_marks,
-                     "取消已缴(自报)、外地参保或剔除标记")
+                     "取消已缴(自报)、外地参保、剔除或资助标记")
+        self._action("move_in", "迁入本户…", None, self.move_in,
+                     "把已登记在别处的人（按身份证号）迁入选中的这一户")
         self._action("add_person", "新增成员…", "Ctrl+N", self.add_person)
         self._action("edit_person", "编辑人员…", "F2", self.edit_person)
         self._action("add_household", "新增户…", "Ctrl+Shift+N", self.add_household)
@@ -164,7 +182,7 @@ class LedgerPage(QWidget):
         more.setText("更多")
         more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(more)
-        for key in ("elsewhere", "exclude", "subsidy", "clear", None, "add_person",
+        for key in ("elsewhere", "exclude", "subsidy", "clear", None, "add_person", "move_in",
                     "edit_person", "add_household", "edit_household", None, "full_id"):
             if key is None:
                 menu.addSeparator()
@@ -282,13 +300,35 @@ class LedgerPage(QWidget):
 
     def apply_filter(self) -> None:
         keep = self.current()
+        if keep is not None and self._pending_person is None:
+            self._pending_person = keep.id
         self.model.set_filter(self.current_filter())
-        if keep is not None:
-            row = self.model.row_of(keep.id)
-            if row >= 0:
-                self.table.selectRow(row)
+        self._select_pending()
+
+    def _select_pending(self, *_: Any) -> None:
+        """Select the person we were on (or were asked to show) once their row is
+        in the list. While the list is still streaming in and they are not there
+        yet, nothing is selected — so Space can never tick someone else."""
+        pid = self._pending_person
+        if pid is None:
+            return
+        row = self.model.row_of(pid)
+        if row >= 0:
+            self._pending_person = None
+            self.table.setCurrentIndex(self.model.index(row, 0))
+            self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
+        elif self.model.loading:
+            self.table.selectionModel().clearCurrentIndex()
+            self.table.clearSelection()
+        else:
+            self._pending_person = None  # not in this list at all
+            if self.model.rowCount():
+                self.table.setCurrentIndex(self.model.index(0, 0))
 
     def _after_reset(self) -> None:
+        if self._pending_person is not None:
+            return  # _select_pending decides
         if self.model.rowCount() and not self.table.currentIndex().isValid():
             self.table.setCurrentIndex(self.model.index(0, 0))
         elif not self.model.rowCount():
@@ -298,6 +338,15 @@ class LedgerPage(QWidget):
         self.search_timer.stop()
         self.apply_filter()
         self.table.setFocus()
+
+    def _typed_on_table(self, text: str) -> None:
+        # The first key starts a new search; once typing has moved there, the
+        # rest of the keys land in the search box itself.
+        if self.search_box.hasFocus():
+            self.search_box.insert(text[-1:])
+        else:
+            self.search_box.setFocus()
+            self.search_box.setText(text[-1:])
 
     def focus_search(self) -> None:
         self.search_box.setFocus()
@@ -335,6 +384,7 @@ class LedgerPage(QWidget):
             self._tree_task.cancel()
         task = Task(load_tree, str(self.session.store.path), self.session.year)
         task.signals.finished.connect(self._show_counts)
+        task.signals.failed.connect(self.session.message.emit)
         self._tree_task = start(task)
 
     def _show_counts(self, units: dict[str, UnitCounts]) -> None:
@@ -398,10 +448,8 @@ class LedgerPage(QWidget):
                                               (gid,)).fetchone()
         if row is None:
             return
-        at = self.model.row_of(row[0])
-        if at >= 0:
-            self.table.selectRow(at)
-            self.table.scrollTo(self.model.index(at, 0))
+        self._pending_person = row[0]
+        self._select_pending()
 
     def open_household(self, household_gid: str, unit_code: str) -> None:
         """Show a household (from the follow-up queue): its group, its head selected."""
@@ -412,18 +460,18 @@ class LedgerPage(QWidget):
             box.blockSignals(True)
             box.setChecked(False)
             box.blockSignals(False)
-        self.status_combo.blockSignals(True)
-        self.status_combo.setCurrentIndex(0)
-        self.status_combo.blockSignals(False)
+        for combo in (self.status_combo, self.worker_combo):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
         self.unit = unit_code
         self._refill_workers()
-        self.apply_filter()
         self._restore(self._expanded_codes() | {unit_code[:w] for w in (6, 9, 12)})
         member = self.session.store.conn.execute(
-            "SELECT p.gid FROM person p WHERE p.household_gid=? AND p.deleted=0 "
+            "SELECT p.id FROM person p WHERE p.household_gid=? AND p.deleted=0 "
             "ORDER BY p.relation != 'head', p.birth_date LIMIT 1", (household_gid,)).fetchone()
-        if member:
-            self.select_person(member[0])
+        self._pending_person = member[0] if member else None
+        self.apply_filter()
         self.panel.show_household(household_gid)
         self.table.setFocus()
 
@@ -432,6 +480,9 @@ class LedgerPage(QWidget):
     def tick(self) -> None:
         row = self._need_person()
         if row is None:
+            return
+        if row.deleted:
+            self.session.message.emit(f"{row.name} 已删除")
             return
         if row.status in PAID_STATES:
             self.session.message.emit(f"{row.name} 已是“{Status.label_of(row.status)}”，不用再标记")
@@ -488,6 +539,8 @@ class LedgerPage(QWidget):
                 ledger.clear_elsewhere(row.gid)
             elif row.status == Status.EXCLUDED.value:
                 ledger.clear_exclusion(row.gid)
+            elif row.status in (Status.SUBSIDY_PENDING.value, Status.SUBSIDIZED.value):
+                ledger.clear_subsidy(row.gid)
             else:
                 raise CbtError("该人员没有可取消的标记（税务已确认的以税务名单为准）")
 
@@ -522,8 +575,22 @@ class LedgerPage(QWidget):
         members = [(m.gid, m.name) for m in detail.members]
         dialog = VisitDialog(f"{detail.number}户", members, self,
                              person_gid=row.gid if row else None)
-        self._dialog_write(dialog, f"走访：{detail.number}户",
-                           lambda ledger, v: ledger.record_visit(detail.gid, **v))
+        unpaid = {m.gid for m in detail.members if m.status in UNPAID}
+
+        def write(ledger, v):
+            paid_now = v.pop("paid_now", False)
+            ledger.record_visit(detail.gid, **v)
+            if paid_now:  # 当场缴费: tick who paid in the same step
+                who = [v["person_gid"]] if v.get("person_gid") else sorted(unpaid)
+                for gid in who:
+                    if gid in unpaid:
+                        ledger.claim_paid(gid, date=v["date"])
+
+        # A visit is a record of what happened: saved for good, not on the undo stack.
+        dialog.submit = lambda: self.session.write(f"走访：{detail.number}户",
+                                                   lambda ledger: write(ledger, dialog.values()),
+                                                   undoable=False)
+        dialog.exec()
 
     def toggle_full_id(self, on: bool) -> None:
         self.model.full_id = on
@@ -555,6 +622,42 @@ class LedgerPage(QWidget):
             self.apply_filter()
             if gid:
                 self.select_person(gid)
+
+    def move_in(self) -> None:
+        """Someone moving in: find them by ID number wherever they are registered."""
+        from PySide6.QtWidgets import QInputDialog
+
+        from core import idcard
+
+        detail = self.panel.detail
+        if detail is None:
+            self.session.message.emit("请先选中要迁入的那一户")
+            return
+        text, ok = QInputDialog.getText(self, "迁入本户", f"迁入 {detail.number}户 的人的身份证号：")
+        if not ok or not text.strip():
+            return
+        try:
+            number = idcard.normalize(text)
+        except CbtError as exc:
+            QMessageBox.warning(self, "迁入本户", str(exc))
+            return
+        row = self.session.store.conn.execute(
+            "SELECT gid, name, household_gid FROM person WHERE id_number=? AND deleted=0",
+            (number,)).fetchone()
+        if row is None:
+            QMessageBox.information(self, "迁入本户", "台账中没有这个身份证号，请用“新增成员”登记。")
+            return
+        if row[2] == detail.gid:
+            self.session.message.emit(f"{row[1]} 已在本户")
+            return
+        where = self.session.ledger.where_is(row[0])
+        if QMessageBox.question(self, "迁入本户", f"{row[1]} 现登记在 {where}。\n迁入 "
+                                f"{detail.number}户？") != QMessageBox.StandardButton.Yes:
+            return
+        if self._write(f"迁入本户：{row[1]}", lambda ledger: ledger.move_person(row[0], detail.gid)):
+            self._pending_person = None
+            self.apply_filter()
+            self.select_person(row[0])
 
     def edit_person(self) -> None:
         row = self._need_person()

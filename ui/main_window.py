@@ -202,6 +202,9 @@ class MainWindow(QMainWindow):
         from ui.first_run import FirstRunDialog
 
         if FirstRunDialog(self.session, self, title="角色、单位和操作员").exec():
+            self.session.units_changed()
+            self.ledger.unit = self.session.scope or None
+            self.followups._fill_choices()
             self._update_status()
             self.settings_page.refresh()
             self.refresh()

@@ -103,6 +103,16 @@ class PersonTableModel(QAbstractTableModel):
         start_at = self._streamed
         self._streamed += len(chunk)
         have = len(self.ids)
+        if start_at == 0 and list(self.ids[:min(have, len(chunk))]) != chunk[:have]:
+            # The ledger changed between the first page and this query (a tick
+            # took someone out of the 未缴 list, an import added people): the
+            # streamed list is the truth; show it and let the page reselect.
+            self.beginResetModel()
+            self.ids = array("q", chunk)
+            self._blocks.clear()
+            self.endResetModel()
+            self.count_changed.emit(len(self.ids))
+            return
         if self._streamed <= have:
             return  # still inside the first page we already show
         fresh = chunk[max(0, have - start_at):]
@@ -195,6 +205,8 @@ class PersonTableModel(QAbstractTableModel):
             return (Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter) if col == 2 \
                 else None
         if role == Qt.ItemDataRole.ForegroundRole:
+            if r.deleted:
+                return QBrush(QColor("#98a2b3"))
             if col == 6 and r.status in STATUS_COLOURS:
                 return QBrush(QColor(STATUS_COLOURS[r.status]))
             if col == 10 and r.next_follow_up and \
@@ -212,7 +224,7 @@ class PersonTableModel(QAbstractTableModel):
 
     def _text(self, r: PersonRow, col: int) -> str:
         if col == 0:
-            return r.name
+            return r.name + ("（已删除）" if r.deleted else "")
         if col == 1:
             return (r.id_number if self.full_id else idcard.mask(r.id_number)) \
                 if r.id_number else "（无）"

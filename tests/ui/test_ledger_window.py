@@ -242,3 +242,57 @@ def test_first_run_on_empty_database(qtbot, tmp_path, auto_dialogs):
         w.close()
     finally:
         store.close()
+
+
+def test_open_household_past_first_page_selects_its_member(qtbot, window, demo_store):
+    """The list streams in after its first 200 rows; the household's member must
+    end up selected (never row 0 of someone else's household)."""
+    page = window.ledger
+    hgid, unit = demo_store.conn.execute(
+        "SELECT h.gid, h.unit_code FROM household h WHERE h.deleted=0 "
+        "AND (SELECT count(*) FROM person p JOIN household h2 ON h2.gid=p.household_gid "
+        "     WHERE h2.unit_code=h.unit_code AND CAST(h2.number AS INTEGER) "
+        "     < CAST(h.number AS INTEGER)) > 250 LIMIT 1").fetchone()
+    page.worker_combo.setCurrentIndex(min(1, page.worker_combo.count() - 1))
+    page.open_household(hgid, unit)
+    qtbot.waitUntil(lambda: not page.model.loading, timeout=10_000)
+    current = page.current()
+    assert current is not None and current.household_gid == hgid
+    assert page.worker_combo.currentData() is None  # the worker filter was cleared
+
+
+def test_undo_still_works_after_a_visit(window, demo_store, auto_dialogs):
+    page = window.ledger
+    gid = demo_store.conn.execute(
+        "SELECT person_gid FROM enrollment WHERE status='unpaid' AND group_code IS NOT NULL "
+        "LIMIT 1").fetchone()[0]
+    page.select_person(gid)
+    page.tick()
+    assert _status(demo_store, gid) == "claimed"
+    auto_dialogs(lambda d: d.reason.setCurrentIndex(d.reason.findData("later")))
+    page.record_visit()
+    window.undo()  # the visit is not on the undo stack: this undoes the tick
+    assert _status(demo_store, gid) == "unpaid"
+
+
+def test_typing_on_the_table_goes_to_the_search_box(qtbot, window):
+    page = window.ledger
+    page.table.setFocus()
+    qtbot.keyClicks(page.table, "zx")
+    assert page.search_box.text() == "zx"
+
+
+def test_visit_paid_on_the_spot_ticks_the_person(window, demo_store, auto_dialogs):
+    page = window.ledger
+    gid = demo_store.conn.execute(
+        "SELECT person_gid FROM enrollment WHERE status='unpaid' AND group_code IS NOT NULL "
+        "LIMIT 1 OFFSET 3").fetchone()[0]
+    page.select_person(gid)
+
+    def fill(dialog):
+        dialog.outcome.setCurrentIndex(dialog.outcome.findData("paid"))
+        assert dialog.paid_now.isChecked()
+
+    auto_dialogs(fill)
+    page.record_visit()
+    assert _status(demo_store, gid) == "claimed"
