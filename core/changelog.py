@@ -695,22 +695,33 @@ def bulk_update(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str 
     fields_all = spec.fields
     is_enrollment = entity == "enrollment"
     encode = _ENCODER.encode
-    # In gid order the index lookups walk the B-tree forwards instead of
-    # jumping around it: several times faster on a county-sized table.
-    updates = sorted(updates, key=lambda u: u[0])
+    # Two ordered passes instead of one random one: gids in index order to find
+    # the rows, then rows in table order to read and write them. On a county's
+    # table, far bigger than the page cache, that is several times faster.
+    by_gid = sorted(updates, key=lambda u: u[0])
+    located: list[tuple[int, str, Mapping[str, Any]]] = []
+    for start in range(0, len(by_gid), 900):
+        part = by_gid[start:start + 900]
+        ids = dict(conn.execute(f"SELECT gid, id FROM {spec.table} WHERE gid IN "
+                                f"({','.join('?' * len(part))})", [g for g, _ in part]))
+        for gid, values in part:
+            local = ids.get(gid)
+            if local is None:
+                result.missing.append(gid)
+            else:
+                located.append((local, gid, values))
+    located.sort(key=lambda x: x[0])
     seen = ""
-    for start in range(0, len(updates), 500):
-        part = updates[start:start + 500]
-        rows = {r[1]: r for r in conn.execute(
+    for start in range(0, len(located), 500):
+        chunk = located[start:start + 500]
+        rows = {r[0]: r for r in conn.execute(
             f"SELECT id, gid, clk, {', '.join(fields_all)} FROM {spec.table} "
-            f"WHERE gid IN ({','.join('?' * len(part))})", [g for g, _ in part])}
+            f"WHERE id IN ({','.join('?' * len(chunk))})", [i for i, _, _ in chunk])}
+        part = [(rows[i], values) for i, _, values in chunk]
         change_rows: list[tuple[Any, ...]] = []
         row_updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-        for gid, values in part:
-            row = rows.get(gid)
-            if row is None:
-                result.missing.append(gid)
-                continue
+        for row, values in part:
+            gid = row[1]
             current = dict(zip(fields_all, row[3:]))
             clk = _load_clock(row[2])
             changed = {k: v for k, v in values.items() if current[k] != v}
@@ -738,8 +749,6 @@ def bulk_update(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str 
                 cols += ("status", "lapsed")
                 vals += (status.value, int(is_lapsed(current.get("last_year_status"), status)))
             row_updates.setdefault(cols, []).append((_dump_clock(clk), *vals, row[0]))
-        for params in row_updates.values():
-            params.sort(key=lambda p: p[-1])  # table order: sequential page writes
         if change_rows:
             conn.executemany(
                 "INSERT INTO change(hlc, entity, gid, field, value, prev, operator, op, txn) "

@@ -389,8 +389,22 @@ def run_import(ledger: Ledger, plan: ImportPlan,
                 continue
             seen[number_text] = (row.sheet, row.number)
             work.append((row, number_text, name))
-    # Phase 2: write, in one transaction.
+    # Phase 2: write, in one transaction. A bigger page cache for the length of
+    # the import: a county-wide list touches most of the enrollment table.
     yield ImportProgress(done, total, "写入台账")
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size=-262144")
+    try:
+        yield from _write(ledger, plan, kind, work, report, units, options, rules)
+    finally:
+        conn.execute(f"PRAGMA cache_size={int(cache)}")
+    yield ImportProgress(total, total, "完成")
+
+
+def _write(ledger: Ledger, plan: ImportPlan, kind: Kind, work: list[tuple[_Row, str, str]],
+           report: ImportReport, units: "UnitIndex", options: ImportOptions,
+           rules: Mapping[str, Any]) -> Iterator[ImportProgress]:
+    conn = ledger.conn
     with ledger.batch():
         txn = ledger.clock.tick()
         report.txn = txn
@@ -405,7 +419,6 @@ def run_import(ledger: Ledger, plan: ImportPlan,
                       report.summary()))
         for sp in plan.usable:
             save_mapping(conn, kind, sp.header)
-    yield ImportProgress(total, total, "完成")
 
 
 def _refuse(report: ImportReport, row: _Row, fieldname: str, reason: str, name: str = "",
@@ -434,8 +447,8 @@ def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: Impor
     today = dt.date.today().isoformat()
     # In chunks: a county's paid list is hundreds of thousands of rows, and
     # only a chunk's lookups and updates need to be in memory at once.
-    for start in range(0, len(work), 20000):
-        chunk = work[start:start + 20000]
+    for start in range(0, len(work), 100_000):
+        chunk = work[start:start + 100_000]
         yield ImportProgress(start, len(work), "确认缴费")
         known = _lookup(ledger.conn, [n for _, n, _ in chunk])
         updates: list[tuple[str, dict[str, Any]]] = []
