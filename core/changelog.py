@@ -659,6 +659,19 @@ class BulkCreator:
 # Bulk updates (imports of long lists against an existing ledger)
 
 
+def _encode_scalar(value: Any) -> str:
+    """json.dumps of a scalar, with the common cases done directly."""
+    kind = type(value)
+    if kind is str and value.isascii() and value.isprintable() and '"' not in value \
+            and "\\" not in value:
+        return f'"{value}"'
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+        return repr(value)
+    if kind is int:
+        return str(value)
+    return _ENCODER.encode(value)
+
+
 def _load_clock(text: str) -> dict[str, str]:
     # Most rows were created whole and never edited: {"*":"<hlc>"}.
     if len(text) == 39 and text.startswith('{"*":"'):
@@ -735,9 +748,9 @@ def bulk_update(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str 
                 # clocks are fixed-width text, so comparing text is comparing time.
                 if prev > seen:
                     clock.observe(prev)
-                    seen = prev
-                ts = clock.tick()
-                text = encode(value) if not isinstance(value, (dict, list)) else dumps(value)
+                ts = seen = clock.tick()
+                text = _encode_scalar(value) if not isinstance(value, (dict, list)) \
+                    else dumps(value)
                 change_rows.append((ts, entity, gid, name, text, prev or None,
                                     operator, op, txn or ts))
                 clk[name] = ts

@@ -472,21 +472,25 @@ def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: Impor
                 continue
             updates.append((enrollment_gid(person[0], ledger.year),
                             {"confirmed_date": day, "confirmed_amount": amount}))
-        _ensure_enrollments(ledger, [g for g, _ in updates])
-        result = ledger.bulk_update("enrollment", updates, op="import_paid", txn=txn)
-        report.updated += result.changed
-        report.unchanged += result.unchanged
+        _bulk(ledger, updates, "import_paid", txn, report)
 
 
-def _ensure_enrollments(ledger: Ledger, egids: list[str]) -> None:
-    have = set()
-    for start in range(0, len(egids), 500):
-        part = egids[start:start + 500]
-        have.update(g for (g,) in ledger.conn.execute(
-            f"SELECT gid FROM enrollment WHERE gid IN ({','.join('?' * len(part))})", part))
-    for egid in egids:
-        if egid not in have:
-            ledger._enrollment(egid.rsplit("/", 1)[0], int(egid.rsplit("/", 1)[1]))
+def _bulk(ledger: Ledger, updates: list[tuple[str, dict[str, Any]]], op: str, txn: str,
+          report: ImportReport) -> None:
+    """Enrollment updates; a person without this year's enrollment (rare: added
+    before the year was opened) gets one first, then the update."""
+    result = ledger.bulk_update("enrollment", updates, op=op, txn=txn)
+    if result.missing:
+        missing = set(result.missing)
+        for egid in missing:
+            person, year = egid.rsplit("/", 1)
+            ledger._enrollment(person, int(year))
+        again = ledger.bulk_update("enrollment", [u for u in updates if u[0] in missing],
+                                   op=op, txn=txn)
+        result.changed += again.changed
+        result.unchanged += again.unchanged
+    report.updated += result.changed
+    report.unchanged += result.unchanged
 
 
 def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]],
@@ -533,10 +537,7 @@ def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]]
         except CbtError as exc:
             _refuse(report, row, _field_of(exc), str(exc), name, number)
     if bulk:
-        _ensure_enrollments(ledger, [g for g, _ in bulk])
-        result = ledger.bulk_update("enrollment", bulk, op=f"import_{kind.value}", txn=txn)
-        report.updated += result.changed
-        report.unchanged += result.unchanged
+        _bulk(ledger, bulk, f"import_{kind.value}", txn, report)
 
 
 def _field_of(exc: CbtError) -> str:

@@ -121,7 +121,11 @@ def parse_name(value: Any) -> str:
 
 
 def parse_amount(value: Any, what: str = "金额") -> float | None:
-    if value is None or str(value).strip() == "":
+    if value is None:
+        return None
+    if type(value) in (int, float) and 0 <= value <= 100000:  # a number cell: most rows
+        return float(value)
+    if str(value).strip() == "":
         return None
     text = str(value).strip().replace(",", "").replace("，", "").removesuffix("元").strip()
     try:
