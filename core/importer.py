@@ -90,9 +90,15 @@ def group_number(name: str) -> int | None:
 def village_key(name: str) -> str:
     """'上家头村委会' / '上家头村' / '上家头社区' → '上家头'."""
     text = re.sub(r"\s", "", name)
-    for suffix in ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村"):
-        if text.endswith(suffix) and len(text) > len(suffix):
-            return text[: -len(suffix)]
+    # Official names stack suffixes: 上家头村村民委员会, 城关社区居民委员会.
+    changed = True
+    while changed:
+        changed = False
+        for suffix in ("村民委员会", "居民委员会", "村委会", "居委会", "社区", "村"):
+            if text.endswith(suffix) and len(text) > len(suffix):
+                text = text[: -len(suffix)]
+                changed = True
+                break
     return text
 
 
@@ -358,12 +364,12 @@ def run_import(ledger: Ledger, plan: ImportPlan,
             if done % 5000 == 0:
                 yield ImportProgress(done, total, "检查数据")
             row = _Row(sp.sheet.name, number, cells, sp.header)
-            first = cell_text(cells[0]) if cells else ""
-            if _TOTAL_ROW.match(first) or (row.get("id_number") is None
-                                           and _TOTAL_ROW.match(cell_text(row.get("name")))):
+            if _is_total(cells, row):
                 continue  # a totals row, not a person
             report.read += 1
             raw_id = row.get("id_number")
+            if isinstance(raw_id, float) and raw_id.is_integer() and raw_id < 1e15:
+                raw_id = cell_text(raw_id)  # an old 15-digit number is exact as a float
             if raw_id is None:
                 _refuse(report, row, "id_number", "身份证号为空")
                 continue
@@ -421,6 +427,16 @@ def _write(ledger: Ledger, plan: ImportPlan, kind: Kind, work: list[tuple[_Row, 
             save_mapping(conn, kind, sp.header)
 
 
+def _is_total(cells: list[Any], row: "_Row") -> bool:
+    """合计/小计 rows: in the first column, or anywhere in a row without an ID."""
+    first = re.sub(r"\s", "", cell_text(cells[0])) if cells else ""
+    if _TOTAL_ROW.match(first):
+        return True
+    if row.get("id_number") is not None:
+        return False
+    return any(isinstance(c, str) and _TOTAL_ROW.match(re.sub(r"\s", "", c)) for c in cells)
+
+
 def _refuse(report: ImportReport, row: _Row, fieldname: str, reason: str, name: str = "",
             id_text: str = "", flag: bool = False) -> None:
     entry = RefusedRow(row.sheet, row.number, row.column(fieldname) or FIELD_LABELS[fieldname],
@@ -466,9 +482,13 @@ def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: Impor
                 day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
                 if day > today:
                     raise ValidationError(f"缴费日期 {day} 在今天之后")
-                amount = parse_amount(row.get("amount"), "缴费金额")
             except ValidationError as exc:
                 _refuse(report, row, "paid_date", str(exc), name, number)
+                continue
+            try:
+                amount = parse_amount(row.get("amount"), "缴费金额")
+            except ValidationError as exc:
+                _refuse(report, row, "amount", str(exc), name, number)
                 continue
             updates.append((enrollment_gid(person[0], ledger.year),
                             {"confirmed_date": day, "confirmed_amount": amount}))
@@ -508,14 +528,16 @@ def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]]
         person = known.get(number)
         try:
             if person is None:
+                # Check what would refuse the row before anything is added for it.
+                subsidy = _subsidy_args(row, options, rules) if kind == Kind.SPECIAL else None
                 gid = _add_person(ledger, kind, row, number, name, units, options, households,
                                   report, last_year)
                 if gid is None:
                     continue
                 report.new += 1
                 person = (gid, name)
-                if kind == Kind.SPECIAL:
-                    _subsidy(ledger, row, gid, options, rules)
+                if subsidy is not None:
+                    ledger.set_subsidy(gid, **subsidy)
                 continue
             if name and name != person[1]:
                 _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，"
@@ -631,6 +653,19 @@ def _category(text: str) -> str | None:
 
 def _subsidy(ledger: Ledger, row: _Row, gid: str, options: ImportOptions,
              rules: Mapping[str, Any]) -> None:
+    args = _subsidy_args(row, options, rules)
+    # A department's list says who is entitled, not whether the money came:
+    # keep an arrival already recorded.
+    current = ledger.conn.execute(
+        "SELECT subsidy_arrived FROM enrollment WHERE gid=?",
+        (enrollment_gid(gid, ledger.year),)).fetchone()
+    if current and current[0]:
+        args["arrived"] = current[0]
+    ledger.set_subsidy(gid, **args)
+
+
+def _subsidy_args(row: _Row, options: ImportOptions,
+                  rules: Mapping[str, Any]) -> dict[str, Any]:
     text = cell_text(row.get("category")) or (options.category or "")
     category = _category(text)
     if category is None:
@@ -649,7 +684,7 @@ def _subsidy(ledger: Ledger, row: _Row, gid: str, options: ImportOptions,
     if dept_text:
         dept = next((d.value for d in Department if dept_text in (d.value, d.label)
                      or d.label in dept_text), Department.OTHER.value)
-    ledger.set_subsidy(gid, category=category, kind=kind, amount=amount, department=dept)
+    return {"category": category, "kind": kind, "amount": amount, "department": dept}
 
 
 def _roster_update(ledger: Ledger, row: _Row, gid: str) -> None:

@@ -69,7 +69,8 @@ def new_gid(prefix: str) -> str:
 # Input parsing (shared with import)
 
 
-_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
+# A time of day after the date (缴费时间 2026-09-01 10:20:30) is dropped.
+_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 _DATE_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 

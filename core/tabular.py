@@ -59,7 +59,7 @@ FIELD_LABELS = {
     "department": "资助部门", "last_year": "上年参保状态", "note": "备注",
 }
 
-_NORMALIZE = re.compile(r"[\s\u3000()（）\[\]【】:：*＊]")
+_NORMALIZE = re.compile(r"[\s\u3000()（）\[\]【】:：*＊]|必填|选填|可选|必录")
 
 
 def header_key(text: Any) -> str:
@@ -189,10 +189,15 @@ def find_header(sheet: Sheet, required: Sequence[str] = ("id_number",),
                 c = by_title.get(header_key(title))
                 if c is not None:
                     mapping[fieldname] = c
-        for c, title in enumerate(titles):
-            f = match_header(title)
-            if f and f not in mapping and c not in mapping.values():
-                mapping[f] = c
+        # Exact synonyms first, then headers that merely contain one: '身份证号'
+        # must win over '身份证件类型' or '户主身份证号' to its left.
+        for exact in (True, False):
+            for c, title in enumerate(titles):
+                if not title or (header_key(title) in _SYNONYM_INDEX) != exact:
+                    continue
+                f = match_header(title)
+                if f and f not in mapping and c not in mapping.values():
+                    mapping[f] = c
         if not all(r in mapping for r in required):
             continue
         if best is None or len(mapping) > len(best.mapping):

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -127,10 +128,6 @@ def test_property_single_character_synonyms_with_brackets_and_spaces(data, pair)
     assert match_header(title) == fieldname, title
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/tabular.py match_header: a one-character synonym (镇/乡/村/组) followed by a "
-    "'(必填)'-style marker is not recognised (header_key gives '组必填', which is no exact "
-    "synonym, and substring matching only considers synonyms of 2+ characters)"))
 @pytest.mark.parametrize("fieldname,synonym", SINGLE_CHAR)
 def test_single_character_synonym_with_required_marker(fieldname, synonym):
     assert match_header(f"{synonym}(必填)") == fieldname
@@ -162,16 +159,13 @@ def test_unrelated_headers_exactly():
     assert match_header("出生日期") is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/tabular.py find_header (and match_header): a header that only *contains* an ID "
-    "synonym ('身份证件类型', '户主身份证号') maps to id_number, and as the leftmost such column "
-    "it takes id_number from the exact '身份证件号码' / '身份证号' column to its right, so every "
-    "row's ID is read from the wrong column (document type or the head's ID)"))
 @pytest.mark.parametrize("titles,expected", [
     (["序号", "缴费人姓名", "身份证件类型", "身份证件号码", "缴费金额"], 3),
     (["户号", "户主姓名", "户主身份证号", "姓名", "与户主关系", "身份证号"], 5),
 ])
 def test_exact_id_header_wins_over_one_that_only_contains_it(titles, expected):
+    """'身份证件类型' (document type) or '户主身份证号' (the head's ID) to the left of the
+    real ID column must not take id_number from it (found as a bug in d9bc510)."""
     header = find_header(Sheet("s", [titles]), ("id_number",))
     assert header is not None
     assert header.mapping["id_number"] == expected
@@ -418,10 +412,129 @@ def test_gbk_bytes_are_not_read_as_utf8(tmp_path):
     assert read_sheets(path)[0].rows[2][1] == "阿依古丽·买买提"
 
 
+def test_csv_with_title_lines_and_commas_inside_cells(tmp_path):
+    rows = [["2027年度断保名单"], ["制表：青山镇", "", ""], ["姓名", "身份证号", "住址"],
+            ["王伟", make_id(1), "上坪村，一组"], ["李芳", make_id(2), "下坪村,二组,5号"]]
+    path = tmp_path / "断保.csv"
+    path.write_bytes(csv_bytes(rows, "gbk"))
+    (sheet,) = read_sheets(path)
+    assert sheet.rows == rows
+    header = find_header(sheet, ("id_number", "name"))
+    assert header.row == 2 and header.mapping == {"name": 0, "id_number": 1, "address": 2}
+
+
 def test_tab_separated_text(tmp_path):
     path = tmp_path / "名单.txt"
     path.write_bytes(csv_bytes(CSV_ROWS, "utf-8", delimiter="\t"))
     assert read_sheets(path)[0].rows == CSV_ROWS
+
+
+# ---------------------------------------------------------------------------
+# .xls (BIFF8), as older county systems export it. No library here writes .xls,
+# so a minimal one is built: an OLE2 compound file holding a BIFF8 "Workbook"
+# stream with LABEL (text), NUMBER and MERGEDCELLS records.
+
+
+def _rec(kind: int, data: bytes = b"") -> bytes:
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def _bof(substream: int) -> bytes:
+    return _rec(0x0809, struct.pack("<HHHHII", 0x0600, substream, 0x0DBB, 0x07CC, 0, 6))
+
+
+def _biff_sheet(rows: list[list], merges: list[tuple[int, int, int, int]]) -> bytes:
+    out = [_bof(0x0010), _rec(0x0200, struct.pack(
+        "<IIHHH", 0, len(rows), 0, max((len(r) for r in rows), default=0), 0))]
+    for r, row in enumerate(rows):
+        for c, v in enumerate(row):
+            if v is None:
+                continue
+            if isinstance(v, (int, float)):
+                out.append(_rec(0x0203, struct.pack("<HHHd", r, c, 0, float(v))))
+            else:
+                text = str(v)
+                out.append(_rec(0x0204, struct.pack("<HHHHB", r, c, 0, len(text), 1)
+                                + text.encode("utf-16-le")))
+    if merges:   # (first row, last row, first col, last col), 0-based
+        out.append(_rec(0x00E5, struct.pack("<H", len(merges)) + b"".join(
+            struct.pack("<HHHH", *m) for m in merges)))
+    out.append(_rec(0x000A))
+    return b"".join(out)
+
+
+def _biff_workbook(sheets: list[tuple[str, list[list], list]]) -> bytes:
+    bodies = [_biff_sheet(rows, merges) for _, rows, merges in sheets]
+
+    def globals_(offsets: list[int]) -> bytes:
+        parts = [_bof(0x0005), _rec(0x0042, struct.pack("<H", 1200))]   # CODEPAGE: UTF-16
+        for (name, _, _), offset in zip(sheets, offsets):
+            parts.append(_rec(0x0085, struct.pack("<IBBBB", offset, 0, 0, len(name), 1)
+                              + name.encode("utf-16-le")))
+        return b"".join(parts) + _rec(0x000A)
+
+    offsets, pos = [], len(globals_([0] * len(sheets)))
+    for body in bodies:
+        offsets.append(pos)
+        pos += len(body)
+    return globals_(offsets) + b"".join(bodies)
+
+
+def _compound_file(stream: bytes) -> bytes:
+    """OLE2 v3: sector 0 the FAT, sector 1 the directory, then the stream (padded to
+    4096 bytes so it lives in normal sectors, not the mini stream)."""
+    size = max(len(stream), 4096)
+    stream = stream.ljust(-(-size // 512) * 512, b"\0")
+    count = len(stream) // 512
+    fat = [0xFFFFFFFD, 0xFFFFFFFE] + [3 + i for i in range(count - 1)] + [0xFFFFFFFE]
+    assert len(fat) <= 128
+    fat += [0xFFFFFFFF] * (128 - len(fat))
+
+    def entry(name: str, kind: int, start: int, length: int, child: int) -> bytes:
+        raw = name.encode("utf-16-le") + b"\0\0" if name else b""
+        return (raw.ljust(64, b"\0") + struct.pack("<HBBIII", len(raw), kind, 1, 0xFFFFFFFF,
+                                                   0xFFFFFFFF, child)
+                + b"\0" * 36 + struct.pack("<IQ", start, length))
+
+    directory = (entry("Root Entry", 5, 0xFFFFFFFE, 0, 1)
+                 + entry("Workbook", 2, 2, size, 0xFFFFFFFF)
+                 + entry("", 0, 0, 0, 0xFFFFFFFF) * 2)
+    header = (b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1" + b"\0" * 16
+              + struct.pack("<HHHHH", 0x003E, 3, 0xFFFE, 9, 6) + b"\0" * 6
+              + struct.pack("<9I", 0, 1, 1, 0, 4096, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+              + struct.pack("<I", 0) + struct.pack("<108I", *([0xFFFFFFFF] * 108)))
+    return header + struct.pack("<128I", *fat) + directory + stream
+
+
+def write_xls(path: Path, sheets: dict[str, list[list]],
+              merges: dict[str, list[tuple[int, int, int, int]]] | None = None) -> Path:
+    """A .xls file (BIFF8) with text and number cells and merged ranges."""
+    path.write_bytes(_compound_file(_biff_workbook(
+        [(name, rows, (merges or {}).get(name, [])) for name, rows in sheets.items()])))
+    return path
+
+
+def test_xls_sheets_merged_cells_and_number_cells(tmp_path):
+    number = make_id(5)
+    path = write_xls(tmp_path / "旧系统.xls", {
+        "名单": [["2027年度断保人员名单", None, None, None],
+               ["村", "组", "姓名", "身份证号"],
+               ["上坪村", "一组", "王伟", number],
+               [None, "二组", "李芳", 4.50321e17],
+               [None, None, "张娜", make_id(6)]],
+        "说明": [["本表由系统导出"]],
+    }, {"名单": [(0, 0, 0, 3), (2, 4, 0, 0), (3, 4, 1, 1)]})
+    assert path.stat().st_size < 8192
+    sheets = read_sheets(path)
+    assert [s.name for s in sheets] == ["名单", "说明"]
+    sheet = sheets[0]
+    header = find_header(sheet, ("id_number", "name"))
+    assert header.row == 1
+    data = [[cell_text(c) for c in r] for _, r in iter_data(sheet, header)]
+    assert data == [["上坪村", "一组", "王伟", number],
+                    ["上坪村", "二组", "李芳", "4.50321e+17"],
+                    ["上坪村", "二组", "张娜", make_id(6)]]
+    assert find_header(sheets[1], ("id_number",)) is None
 
 
 # ---------------------------------------------------------------------------
