@@ -479,10 +479,15 @@ class Ledger:
         if "notes" in fields:
             fields["notes"] = _text(fields["notes"])
         with self._op("edit_person") as op:
-            self._person(gid)
+            person = self._person(gid)
             if fields.get("id_number"):
                 self._check_unique_id(fields["id_number"], except_gid=gid)
             op.set("person", gid, fields)
+            if fields.get("relation") == Relation.HEAD.value:
+                # Made head of a household that has none: record it on the household.
+                household = self._household(person["household_gid"])
+                if not household["head_gid"]:
+                    op.set("household", person["household_gid"], {"head_gid": gid})
 
     def move_person(self, gid: str, household_gid: str) -> None:
         with self._op("move_person") as op:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QSpinBox, QWidget
 
 from core.domain import CODE_LENGTH, Level, Role
 from core.errors import ValidationError
 from ui.dialogs import FormDialog
+
+_NUMERALS = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"] + [
+    f"十{d}" for d in "一二三四五六七八九"] + ["二十"] + [f"二十{d}" for d in "一二三四五六七八九"] + ["三十"]
 
 ROLE_LEVEL = {Role.VILLAGE.value: Level.VILLAGE, Role.TOWNSHIP.value: Level.TOWNSHIP,
               Role.COUNTY.value: Level.COUNTY}
@@ -45,9 +48,15 @@ class FirstRunDialog(FormDialog):
             self.name.setPlaceholderText("如：上家头村")
             self.parent_names = QLineEdit()
             self.parent_names.setPlaceholderText("上级单位名称，用空格分开，如：示范县 青山镇")
+            self.groups = QSpinBox()
+            self.groups.setRange(0, 30)
+            self.groups.setValue(6)
+            self.groups.setSuffix(" 个组")
+            self.groups.setToolTip("村/社区下的组（网格），建成“第一组”“第二组”……，以后可改名")
             self.form.addRow("单位代码(&C)：", self.code)
             self.form.addRow("单位名称(&N)：", self.name)
             self.form.addRow("上级单位(&P)：", self.parent_names)
+            self.form.addRow("下设组(&G)：", self.groups)
         self.form.addRow("操作员(&O)：", self.operator)
         self.role.currentIndexChanged.connect(self._fill_units)
         self._fill_units()
@@ -91,10 +100,14 @@ class FirstRunDialog(FormDialog):
             raise ValidationError(f"请填写{len(widths)}个上级单位名称（从县开始），用空格分开"
                                   if widths else "县级单位没有上级")
 
+        groups = self.groups.value() if role == Role.VILLAGE.value else 0
+
         def write(ledger):
             for width, parent in zip(widths, parents):
                 ledger.add_unit(code[:width], parent)
             ledger.add_unit(code, name)
+            for g in range(groups):  # a village's groups, so households can be added at once
+                ledger.add_unit(f"{code}{g + 1:03d}", f"第{_NUMERALS[g]}组")
 
         self.session.write("建立单位", write, undoable=False)
         self.session.units_changed()

@@ -237,7 +237,9 @@ def test_first_run_on_empty_database(qtbot, tmp_path, auto_dialogs):
         assert store.setting("role") == "village" and store.setting("scope") == "999901002003"
         assert store.setting("operator") == "韦网格"
         names = dict(store.conn.execute("SELECT gid, name FROM unit"))
-        assert names == {"999901": "示范县", "999901002": "青山镇", "999901002003": "新村"}
+        assert {k: names[k] for k in ("999901", "999901002", "999901002003")} == {
+            "999901": "示范县", "999901002": "青山镇", "999901002003": "新村"}
+        assert names["999901002003001"] == "第一组" and names["999901002003006"] == "第六组"
         assert "韦网格" in w.operator_label.text()
         w.close()
     finally:
