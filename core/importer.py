@@ -127,7 +127,8 @@ class ImportReport:
     refused: list[RefusedRow] = field(default_factory=list)
     flagged: list[RefusedRow] = field(default_factory=list)  # applied or not, needs a look
     already_imported: str | None = None   # when this same file was imported before
-    txn: str | None = None
+    txn: str | None = None                # Ledger.undo(txn) takes the whole import back
+    skipped_sheets: list[str] = field(default_factory=list)  # no header found
 
     def summary(self) -> str:
         text = (f"读取 {self.read:,} 行：新增 {self.new:,}，更新 {self.updated:,}，"
@@ -344,6 +345,7 @@ def run_import(ledger: Ledger, plan: ImportPlan,
     conn = ledger.conn
     kind = plan.kind
     report = ImportReport(kind.value, plan.path.name)
+    report.skipped_sheets = [sp.sheet.name for sp in plan.sheets if sp.header is None]
     plan.report = report
     previous = conn.execute("SELECT imported_at FROM import_log WHERE file_hash=? AND kind=? "
                             "ORDER BY imported_at DESC LIMIT 1",
@@ -411,8 +413,8 @@ def _write(ledger: Ledger, plan: ImportPlan, kind: Kind, work: list[tuple[_Row, 
            report: ImportReport, units: "UnitIndex", options: ImportOptions,
            rules: Mapping[str, Any]) -> Iterator[ImportProgress]:
     conn = ledger.conn
-    with ledger.batch():
-        txn = ledger.clock.tick()
+    txn = ledger.clock.tick()
+    with ledger.batch(), ledger.one_step(txn):
         report.txn = txn
         if kind == Kind.PAID:
             yield from _apply_paid(ledger, work, report, txn)
@@ -435,6 +437,13 @@ def _is_total(cells: list[Any], row: "_Row") -> bool:
     if row.get("id_number") is not None:
         return False
     return any(isinstance(c, str) and _TOTAL_ROW.match(re.sub(r"\s", "", c)) for c in cells)
+
+
+def _same_name(a: str, b: str) -> bool:
+    # 买买提·艾力 / 买买提•艾力 / 买买提.艾力 are one name written three ways.
+    from core.pinyin import clean_name
+
+    return a == b or clean_name(a) == clean_name(b)
 
 
 def _refuse(report: ImportReport, row: _Row, fieldname: str, reason: str, name: str = "",
@@ -474,7 +483,7 @@ def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: Impor
                 _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
                         "或先导入花名册", name, number)
                 continue
-            if name and name != person[1]:
+            if name and not _same_name(name, person[1]):
                 _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，未确认，请核对",
                         name, number, flag=True)
                 continue
@@ -539,7 +548,7 @@ def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]]
                 if subsidy is not None:
                     ledger.set_subsidy(gid, **subsidy)
                 continue
-            if name and name != person[1]:
+            if name and not _same_name(name, person[1]):
                 _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，"
                         "已按身份证号处理，请核对", name, number, flag=True)
             if last_year is not None:
@@ -708,6 +717,8 @@ def _roster_update(ledger: Ledger, row: _Row, gid: str) -> None:
 
 def report_rows(report: ImportReport) -> list[list[str]]:
     rows = [["类别", "工作表", "行号", "列", "姓名", "身份证号", "原因"]]
+    for sheet in report.skipped_sheets:
+        rows.append(["跳过", sheet, "", "", "", "", "没有找到表头（身份证号、姓名等列），整张工作表未导入"])
     for label, entries in (("拒收", report.refused), ("需核对", report.flagged)):
         for r in entries:
             rows.append([label, r.sheet, str(r.row), r.column, r.name, r.id_text, r.reason])

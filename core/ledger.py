@@ -178,6 +178,7 @@ class Ledger:
         self.clock = hlc_mod.Clock(store.node, last=last)
         self._current: WriteResult | None = None
         self._collectors: list[list[WriteResult]] = []
+        self._txn_override: str | None = None
         self._batch_depth = 0
 
     # --- transactions ----------------------------------------------------
@@ -218,6 +219,16 @@ class Ledger:
         self.last_result = result
         for results in self._collectors:
             results.append(result)
+
+    @contextlib.contextmanager
+    def one_step(self, txn: str) -> Iterator[None]:
+        """Every ledger call inside carries the same txn, so undo(txn) takes the
+        whole thing back (an import: new households and persons included)."""
+        previous, self._txn_override = self._txn_override, txn
+        try:
+            yield
+        finally:
+            self._txn_override = previous
 
     @contextlib.contextmanager
     def collect(self) -> Iterator[list[WriteResult]]:
@@ -732,7 +743,7 @@ class _Op:
             self.ledger.clock.observe(prev)
         ts = self.ledger.clock.tick()
         if self.result.txn is None:
-            self.result.txn = ts
+            self.result.txn = self.ledger._txn_override or ts
         return Change(ts, entity, gid, field_name, dumps(value), prev,
                       self.ledger.operator or None, self.op, self.result.txn)
 

@@ -138,11 +138,16 @@ class ImportTab(QWidget):
         self.report_button = QPushButton("导出报告…")
         self.report_button.setEnabled(False)
         self.report_button.clicked.connect(self.save_report)
+        self.undo_button = QPushButton("撤销本次导入")
+        self.undo_button.setEnabled(False)
+        self.undo_button.setToolTip("把这次导入新增和修改的全部撤回（撤销本身也记入变更记录）")
+        self.undo_button.clicked.connect(self.undo_import)
         actions = QHBoxLayout()
         actions.addWidget(self.run_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress, 1)
         actions.addWidget(self.report_button)
+        actions.addWidget(self.undo_button)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -302,6 +307,7 @@ class ImportTab(QWidget):
                 self.preview.setItem(r, c, _cell(v))
         self.preview.resizeColumnsToContents()
         self.report_button.setEnabled(True)
+        self.undo_button.setEnabled(bool(report.txn and (report.new or report.updated)))
         self.table_title.setText("导入报告：拒收和需核对的行（可导出为Excel）：")
         self.session.units_changed()
         self.session.changed.emit(set(), set())
@@ -322,6 +328,28 @@ class ImportTab(QWidget):
         self.progress.setValue(0)
         self.status.setText(message)
         QMessageBox.warning(self, "导入", message)
+
+    def undo_import(self) -> None:
+        report = self.plan.report if self.plan else None
+        if report is None or not report.txn:
+            return
+        if QMessageBox.question(self, "撤销本次导入", f"撤销“{report.file}”的这次导入？\n"
+                                f"新增的 {report.new:,} 人将删除，更新的 {report.updated:,} 人"
+                                "恢复原状。") != QMessageBox.StandardButton.Yes:
+            return
+        _, message = self._undo(report)
+        self.status.setText(message)
+
+    def _undo(self, report) -> tuple[bool, str]:
+        try:
+            result = self.session.write(f"撤销导入：{report.file}",
+                                        lambda ledger: ledger.undo(report.txn), undoable=False)
+        except CbtError as exc:
+            return False, f"无法撤销：{exc}"
+        self.undo_button.setEnabled(False)
+        self.imported.emit()
+        skipped = f"（{result.skipped} 项此后已被修改，保留了新值）" if result.skipped else ""
+        return True, f"已撤销这次导入{skipped}"
 
     def save_report(self) -> None:
         if self.plan is None or self.plan.report is None:

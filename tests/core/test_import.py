@@ -1130,3 +1130,34 @@ def test_unknown_kind_is_refused(ledger, tmp_path):
     with pytest.raises(ValidationError, match="名单类型"):
         prepare(ledger.conn, xlsx(tmp_path / "x.xlsx", lapsed_rows([])), "whatever")
 
+
+
+def test_undo_a_lapsed_import_takes_back_new_persons_too(ledger, village, tmp_path):
+    """One import is one step: undo removes the households and persons it added
+    and restores what it changed."""
+    conn = ledger.conn
+    rows = lapsed_rows([("赵大成", make_id(1)), ("新来甲", nid(7)), ("新来乙", nid(8))])
+    before = conn.execute("SELECT count(*) FROM person WHERE deleted=0").fetchone()[0]
+    report = do_import(ledger, xlsx(tmp_path / "断保.xlsx", rows), "lapsed")
+    assert report.new == 2 and report.updated == 1
+    assert conn.execute("SELECT count(*) FROM person WHERE deleted=0").fetchone()[0] == before + 2
+    ledger.undo(report.txn)
+    assert conn.execute("SELECT count(*) FROM person WHERE deleted=0").fetchone()[0] == before
+    assert enrollment(conn, village["赵大成"])["last_year_status"] != "paid"
+
+
+def test_names_differing_only_in_the_dot_are_the_same_person(ledger, tmp_path, b):
+    hh = b.household(G111)
+    gid = b.person(hh, "买买提·艾力", id_number=make_id(21), relation="户主")
+    rows = [PAID_HEADER, [1, "买买提•艾力", "居民身份证", make_id(21), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.flagged == [] and report.updated == 1
+    assert enrollment(ledger.conn, gid)["status"] == "confirmed"
+
+
+def test_sheets_without_a_header_are_in_the_report(ledger, village, tmp_path):
+    rows = {"名单": [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]],
+            "说明": [["本表由税务局导出"], ["如有疑问请联系"]]}
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.skipped_sheets == ["说明"]
+    assert ["跳过", "说明"] == report_rows(report)[1][:2]

@@ -1,0 +1,50 @@
+"""The import page: read a list, preview, import off the GUI thread, undo it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from openpyxl import Workbook
+
+from core import idcard
+
+
+def test_import_lapsed_list_then_undo(qtbot, window, demo_store, tmp_path):
+    conn = demo_store.conn
+    village = conn.execute("SELECT name FROM unit WHERE level='village' LIMIT 1").fetchone()[0]
+    known = conn.execute("SELECT name, id_number FROM person WHERE deleted=0 LIMIT 3").fetchall()
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["2027年度断保人员名单"])
+    sheet.append(["序号", "姓名", "公民身份号码", "村(社区)", "组"])
+    for i, (name, number) in enumerate(known):
+        sheet.append([i + 1, name, number, village, "一组"])
+    new_id = idcard.make("999901", dt.date(1985, 5, 5), 321)
+    sheet.append([4, "新来者", new_id, village + "村委会", "第二组"])
+    sheet.append([5, "不明村", idcard.make("999901", dt.date(1986, 5, 5), 322), "不存在村", "一组"])
+    path = tmp_path / "断保名单.xlsx"
+    book.save(path)
+
+    window.nav.setCurrentRow(3)
+    tab = window.import_page.import_tab
+    tab.path.setText(str(path))
+    tab.kind.setCurrentIndex(tab.kind.findData("lapsed"))
+    tab.read()
+    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
+    assert tab.preview.rowCount() == 5
+    assert tab.units.rowCount() == 1 and tab.units.item(0, 0).text() == "不存在村/一组"
+    assert tab.run_button.isEnabled()
+
+    tab.run()
+    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+    report = tab.plan.report
+    assert report.new == 1 and report.read == 5 and len(report.refused) == 1
+    assert "新增 1" in tab.status.text()
+    assert conn.execute("SELECT count(*) FROM person WHERE id_number=? AND deleted=0",
+                        (new_id,)).fetchone()[0] == 1
+    assert tab.undo_button.isEnabled()
+
+    ok, message = tab._undo(report)
+    assert ok and "已撤销" in message
+    assert conn.execute("SELECT count(*) FROM person WHERE id_number=? AND deleted=0",
+                        (new_id,)).fetchone()[0] == 0
