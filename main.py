@@ -216,6 +216,41 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_print(args: argparse.Namespace) -> int:
+    from core.printing import documents as docs
+
+    with _open(args, lock=False) as store:
+        year = int(store.setting("campaign_year", "2027") or 2027)
+        settings = {k: v for k in ("payment_link", "contact_phone")
+                    if (v := store.setting(k))}
+        unit_name = ""
+        if args.unit:
+            row = store.conn.execute("SELECT name FROM unit WHERE gid=?", (args.unit,)).fetchone()
+            if row is None:
+                print(f"错误：没有代码为 {args.unit} 的单位", file=sys.stderr)
+                return 2
+            unit_name = row[0]
+        if args.what == "notices":
+            steps = docs.notices(store.conn, args.out, year=year, unit=args.unit,
+                                 unpaid_only=not args.all, full_id=args.full_id,
+                                 settings=settings)
+        elif args.what == "forms":
+            steps = docs.forms(store.conn, args.out, year=year, unit=args.unit,
+                               blank=args.blank, unpaid_only=not args.all,
+                               full_id=args.full_id)
+        elif args.what == "cards":
+            steps = docs.cards(args.out, year=year, per_page=args.per_page, pages=args.pages,
+                               large=args.large, settings=settings, unit_name=unit_name)
+        else:
+            steps = docs.unpaid_list(store.conn, args.out, year=year, unit=args.unit,
+                                     full_id=args.full_id)
+        progress = _progress_printer("打印")
+        for step in steps:
+            progress(step)
+    print(f"已生成：{args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "ledger":
         from benchmarks.ledger import run
@@ -226,6 +261,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         persons = args.persons if args.persons != 1_000_000 else 400_000
         return run_import_bench(persons=persons, db=args.db, seed=args.seed)
+    if args.what == "print":
+        from benchmarks.printing import run as run_print_bench
+
+        return run_print_bench(db=args.db)
     if args.what == "ui":
         from benchmarks.ui import run as run_ui
 
@@ -306,8 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-id", action="store_true")
     p.set_defaults(func=cmd_reconcile)
 
+    p = sub.add_parser("print", parents=[common], help="生成打印用PDF")
+    p.add_argument("what", choices=["notices", "forms", "cards", "list"], metavar="内容",
+                   help="notices/缴费告知书、forms/入户动员登记表、cards/政策明白卡、list/未缴费名单")
+    p.add_argument("--unit", metavar="代码", help="组、村或乡镇代码（默认全部）")
+    p.add_argument("--out", required=True, metavar="文件.pdf")
+    p.add_argument("--all", action="store_true", help="告知书/登记表：所有户（默认只打有未缴的户）")
+    p.add_argument("--blank", type=int, default=0, metavar="N", help="登记表：打印N张空白表")
+    p.add_argument("--per-page", type=int, default=4, choices=[2, 4, 8], metavar="N",
+                   help="明白卡：每页2、4或8张")
+    p.add_argument("--pages", type=int, default=1, metavar="N", help="明白卡：页数")
+    p.add_argument("--large", action="store_true", help="明白卡：大字版（老年人）")
+    p.add_argument("--full-id", action="store_true", help="显示完整身份证号（默认打码）")
+    p.set_defaults(func=cmd_print)
+
     p = sub.add_parser("bench", parents=[common], help="性能基准测试")
-    p.add_argument("what", choices=["ledger", "ui", "import"], metavar="项目",
+    p.add_argument("what", choices=["ledger", "ui", "import", "print"], metavar="项目",
                    help="ledger（存储、查找、写入）、ui（界面，offscreen）或 import（Excel导入导出）")
     p.add_argument("--persons", type=int, default=1_000_000, metavar="N")
     p.add_argument("--seed", type=int, default=1, metavar="S")

@@ -1,0 +1,1 @@
+"""Printed material: PDFs with an embedded Chinese font (reportlab)."""
