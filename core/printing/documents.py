@@ -18,6 +18,7 @@ numbers are masked unless asked otherwise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -185,6 +186,39 @@ def _kinsoku() -> None:
             module.ALL_CANNOT_START = module.ALL_CANNOT_START + missing
 
 
+@functools.lru_cache(maxsize=1)
+def _paragraph_class():
+    """reportlab's Paragraph, hanging runs of closing punctuation: its own wrap
+    hangs one mark at a line end, so （默认400元），各级… could still start a
+    line with ，. Plain (single-style) paragraphs are fixed after wrapping."""
+    from reportlab.platypus import Paragraph
+
+    class CJKParagraph(Paragraph):
+        def wrap(self, availWidth: float, availHeight: float):  # noqa: N803 - reportlab's names
+            width, height = super().wrap(availWidth, availHeight)
+            bl = getattr(self, "blPara", None)
+            if bl is None or bl.kind != 0 or len(bl.lines) < 2:
+                return width, height
+            lines = [list(line) for line in bl.lines]
+            for k in range(1, len(lines)):
+                words = lines[k][1]
+                text = "".join(words)
+                lead = len(text) - len(text.lstrip(CANNOT_START))
+                if lead and lines[k - 1][1]:
+                    lines[k - 1][1] = ["".join(lines[k - 1][1]) + text[:lead]]
+                    lines[k][1] = [text[lead:]] if text[lead:] else []
+            kept = [tuple(line) for line in lines if line[1]]
+            if len(kept) != len(bl.lines):
+                bl.lines = kept
+                height = len(kept) * self.style.leading
+                self.height = height
+            else:
+                bl.lines = kept
+            return width, height
+
+    return CJKParagraph
+
+
 def _styles(large: bool = False) -> dict[str, Any]:
     from reportlab.lib.enums import TA_CENTER
     from reportlab.lib.styles import ParagraphStyle
@@ -332,7 +366,9 @@ _STATIC: dict[tuple[Any, ...], Any] = {}
 def _static_block(policy: dict[str, Any], link: str | None, styles: dict[str, Any]):
     """How to pay and what a break costs: the same on every notice, so it is laid
     out once and placed as a PDF form on each page (a third of the time)."""
-    from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
+    from reportlab.platypus import Flowable, Table, TableStyle
+
+    Paragraph = _paragraph_class()
 
     body, small = styles["body"], styles["small"]
     flowables: list[Any] = [Paragraph("缴费方式", styles["h2"]),
@@ -431,7 +467,9 @@ def _qr_flowable(text: str):
 def _notice(h: HouseholdData, year: int, policy: dict[str, Any], deadline: dt.date,
             link: str | None, contact: str, styles: dict[str, Any]) -> list[Any]:
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+    from reportlab.platypus import Spacer, Table, TableStyle
+
+    Paragraph = _paragraph_class()
 
     body, small = styles["body"], styles["small"]
     story: list[Any] = [
@@ -512,7 +550,9 @@ def forms(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | N
 
 
 def _form(h: HouseholdData | None, year: int, styles: dict[str, Any]) -> list[Any]:
-    from reportlab.platypus import Paragraph, Spacer
+    from reportlab.platypus import Spacer
+
+    Paragraph = _paragraph_class()
 
     body = styles["body"]
     box = "☐"
@@ -559,7 +599,9 @@ def cards(out: str | Path, *, year: int, per_page: int = 4, pages: int = 1,
     """Policy Q&A cards from the policy-year file, several per page with cut marks."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen.canvas import Canvas
-    from reportlab.platypus import Frame, KeepInFrame, Paragraph
+    from reportlab.platypus import Frame, KeepInFrame
+
+    Paragraph = _paragraph_class()
 
     if per_page not in (2, 4, 8):
         raise ValidationError("每页张数只能是 2、4 或 8")
@@ -673,7 +715,9 @@ def _cut_marks(canvas, size, margin, cols, rows, w, h) -> None:
 def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
                 unit: str | None = None, full_id: bool = False) -> Iterator[PrintProgress]:
     """The walk list: per group, households in order, who still has to pay."""
-    from reportlab.platypus import PageBreak, Paragraph, Spacer
+    from reportlab.platypus import PageBreak, Spacer
+
+    Paragraph = _paragraph_class()
 
     path = _check_path(out)
     styles = _styles()
