@@ -97,9 +97,12 @@ class MainWindow(QMainWindow):
         from ui.import_page import ImportPage
 
         self.import_page = ImportPage(self.session)
+        from ui.print_page import PrintPage
+
+        self.print_page = PrintPage(self.session)
         pages = [self.home, self.ledger, self.followups,
                  self.import_page,
-                 PlaceholderPage("打印", "打印缴费告知书、入户动员登记表、政策明白卡和未缴费名单。下一版本提供。"),
+                 self.print_page,
                  PlaceholderPage("同步", "用U盘在村、乡镇、县之间交换加密的同步文件。下一版本提供。"),
                  self.settings_page]
         for i, (title, page) in enumerate(zip(PAGES, pages)):
