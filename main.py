@@ -218,8 +218,10 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 def cmd_print(args: argparse.Namespace) -> int:
     from core.printing import documents as docs
+    from core.printing import fonts
 
     with _open(args, lock=False) as store:
+        fonts.register(args.font or store.setting("pdf_font"))
         year = int(store.setting("campaign_year", "2027") or 2027)
         settings = {k: v for k in ("payment_link", "contact_phone")
                     if (v := store.setting(k))}
@@ -357,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pages", type=int, default=1, metavar="N", help="明白卡：页数")
     p.add_argument("--large", action="store_true", help="明白卡：大字版（老年人）")
     p.add_argument("--full-id", action="store_true", help="显示完整身份证号（默认打码）")
+    p.add_argument("--font", metavar="字体文件", help="嵌入的中文字体（.ttf/.ttc），默认自动查找")
     p.set_defaults(func=cmd_print)
 
     p = sub.add_parser("bench", parents=[common], help="性能基准测试")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
+    QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QMainWindow, QMessageBox, QPushButton,
     QStackedWidget, QVBoxLayout, QWidget,
 )
 
@@ -57,11 +57,54 @@ class SettingsPage(QWidget):
         change = QPushButton("修改角色、单位和操作员…")
         change.clicked.connect(window.configure)
         layout.addWidget(change, 0, Qt.AlignmentFlag.AlignLeft)
+
+        layout.addWidget(QLabel("<h3>打印</h3>"))
+        printing = QFormLayout()
+        self.payment_link = QLineEdit()
+        self.payment_link.setPlaceholderText("缴费小程序链接或说明文字；填写后告知书上印二维码")
+        self.contact_phone = QLineEdit()
+        self.contact_phone.setPlaceholderText("印在告知书和明白卡上的咨询电话")
+        self.pdf_font = QLineEdit()
+        self.pdf_font.setPlaceholderText("留空自动查找（如 C:\\Windows\\Fonts\\simhei.ttf）")
+        printing.addRow("缴费二维码内容：", self.payment_link)
+        printing.addRow("咨询电话：", self.contact_phone)
+        printing.addRow("PDF字体文件：", self.pdf_font)
+        layout.addLayout(printing)
+        save = QPushButton("保存打印设置")
+        save.clicked.connect(self.save_printing)
+        layout.addWidget(save, 0, Qt.AlignmentFlag.AlignLeft)
+        self.saved = QLabel()
+        layout.addWidget(self.saved)
+        note = QLabel("告知书和明白卡的金额、日期和问答取自政策年度文件 resources/policy/2027.json，"
+                      "是待乡镇核定的默认值，可用文本编辑器修改（见 README）。")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #667085;")
+        layout.addWidget(note)
         layout.addStretch(1)
         self.refresh()
 
+    def save_printing(self) -> None:
+        from core.errors import CbtError
+        from core.printing import fonts
+
+        s = self.window_.session
+        font = self.pdf_font.text().strip()
+        if font:
+            try:
+                fonts.register(font)
+            except CbtError as exc:
+                self.saved.setText(str(exc))
+                return
+        s.set_settings(payment_link=self.payment_link.text().strip() or None,
+                       contact_phone=self.contact_phone.text().strip() or None,
+                       pdf_font=font or None)
+        self.saved.setText("已保存")
+
     def refresh(self) -> None:
         s = self.window_.session
+        self.payment_link.setText(s.setting("payment_link") or "")
+        self.contact_phone.setText(s.setting("contact_phone") or "")
+        self.pdf_font.setText(s.setting("pdf_font") or "")
         self.labels["role"].setText(Role.label_of(s.role) or "未设置")
         self.labels["scope"].setText(s.place(s.scope) or s.unit_name(s.scope) or "未设置")
         self.labels["operator"].setText(s.operator or "未设置")

@@ -203,6 +203,14 @@ class PrintPage(QWidget):
         return {k: v for k in ("payment_link", "contact_phone") if (v := self.session.setting(k))}
 
     def build(self) -> None:
+        from core.errors import CbtError
+        from core.printing import fonts
+
+        try:  # a configured font first; otherwise the usual search
+            fonts.register(self.session.setting("pdf_font"))
+        except CbtError as exc:
+            self.status.setText(str(exc))
+            return
         kind = self.kind.currentData()
         out = self._dir / f"{kind}.pdf"
         self.build_button.setEnabled(False)

@@ -75,6 +75,8 @@ def register(configured: str | os.PathLike[str] | None = None) -> FontChoice:
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
+    if configured and not Path(configured).is_file():
+        raise FontNotFoundError(f"指定的字体文件不存在：{configured}")
     tried: list[str] = []
     for path in candidates(configured):
         if not path.is_file():
