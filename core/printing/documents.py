@@ -555,7 +555,7 @@ def _form(h: HouseholdData | None, year: int, styles: dict[str, Any]) -> list[An
     Paragraph = _paragraph_class()
 
     body = styles["body"]
-    box = "☐"
+    box = "□"  # U+25A1 is in every Chinese font; the ballot box □ often is not
     story: list[Any] = [Paragraph(f"{year}年度城乡居民医保入户动员登记表", styles["title"])]
     if h:
         story.append(Paragraph(f"{_escape(h.place)}　户号：{_escape(h.number)}　户主："
@@ -576,15 +576,15 @@ def _form(h: HouseholdData | None, year: int, styles: dict[str, Any]) -> list[An
     reasons = "　".join(f"{box}{r.label}" for r in Reason)
     story.append(Paragraph("未缴原因（可多选）：" + reasons, body))
     story.append(Spacer(1, 8))
-    story.append(Paragraph("走访方式：☐上门　☐电话　☐微信　　走访结果：☐当场缴费　☐承诺缴费"
-                           "　☐犹豫未定　☐明确拒绝　☐未联系上", body))
+    story.append(Paragraph("走访方式：□上门　□电话　□微信　　走访结果：□当场缴费　□承诺缴费"
+                           "　□犹豫未定　□明确拒绝　□未联系上", body))
     story.append(Spacer(1, 10))
     story.append(Paragraph("情况说明：", body))
     story.append(Spacer(1, 40))
     story.append(Paragraph("户主（家属）签字：____________　　网格员签字：____________"
                            "　　走访日期：______年____月____日", body))
     story.append(Spacer(1, 8))
-    story.append(Paragraph("下次回访日期：______年____月____日　　回访方式：☐上门　☐电话　☐微信",
+    story.append(Paragraph("下次回访日期：______年____月____日　　回访方式：□上门　□电话　□微信",
                            body))
     return story
 
@@ -757,8 +757,8 @@ def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
             writer.story.append(Paragraph(f"{_escape(_place(units, code))} 未缴费名单"
                                           f"（{count}人）", styles["title"]))
             writer.story.append(Spacer(1, 4))
-            writer.story.append(_table(rows, [32, 48, 48, 40, 104, 70, 58, 38, 70, 50],
-                                       font_size=8.5))
+            writer.story.append(_table(rows, [30, 46, 46, 44, 100, 66, 54, 38, 96, 43],
+                                       font_size=8))
             if i < len(groups) - 1:
                 writer.story.append(PageBreak())
             yield PrintProgress(i + 1, len(groups), "排版名单")

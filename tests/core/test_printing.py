@@ -203,3 +203,23 @@ def test_no_line_starts_with_closing_punctuation(chars, width):
     for line in lines[1:]:
         if line:
             assert line[0] not in CLOSING, (text, width, lines)
+
+
+def test_every_printed_character_has_a_glyph(county, tmp_path):
+    """A character the font lacks prints as nothing (the ☐ ballot box did):
+    every character in the documents must be in the embedded font."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    cmap = getFont(fonts.register().name).face.charToGlyph
+    conn = county.conn
+    group = conn.execute("SELECT gid FROM unit WHERE level='group' LIMIT 1").fetchone()[0]
+    outs = [tmp_path / f"{n}.pdf" for n in ("n", "f", "b", "c", "l")]
+    run(docs.notices(conn, outs[0], year=YEAR, unit=group,
+                     settings={"payment_link": "https://example.invalid/pay"}))
+    run(docs.forms(conn, outs[1], year=YEAR, unit=group))
+    run(docs.forms(conn, outs[2], year=YEAR, blank=1))
+    run(docs.cards(outs[3], year=YEAR, per_page=2))
+    run(docs.unpaid_list(conn, outs[4], year=YEAR, unit=group))
+    missing = {ch for out in outs for page in text_of(out) for ch in page
+               if not ch.isspace() and ord(ch) not in cmap}
+    assert not missing, missing
