@@ -30,6 +30,8 @@ def _build(ctx: TaskContext, db_path: str, kind: str, out: str, options: dict) -
     conn = open_reader(db_path)
     try:
         year = options.pop("year")
+        if kind != "cards":
+            options["check"] = ctx.check  # cancel reaches into the PDF writing too
         if kind == "notices":
             steps = docs.notices(conn, out, year=year, **options)
         elif kind == "forms":
@@ -86,13 +88,7 @@ class PrintPage(QWidget):
         for key, label in KINDS:
             self.kind.addItem(label, key)
         self.unit = QComboBox()
-        scope = session.scope or ""
-        self.unit.addItem(session.place(scope) or session.unit_name(scope) or "全部", scope or None)
-        for code, in session.store.conn.execute(
-                "SELECT gid FROM unit WHERE deleted=0 AND level IN ('township', 'village', 'group')"
-                " AND gid > ? AND gid < ? ORDER BY gid", (scope, scope + "\uffff")):
-            indent = "　" * ((len(code) - 9) // 3) if len(code) > 9 else ""
-            self.unit.addItem(indent + session.unit_name(code), code)
+        self._fill_units()
         self.unpaid_only = QCheckBox("只打有未缴人员的户")
         self.unpaid_only.setChecked(True)
         self.blank = QSpinBox()
@@ -188,8 +184,10 @@ class PrintPage(QWidget):
         kind = self.kind.currentData()
         options: dict = {"year": self.session.year}
         if kind == "cards":
+            scope = self.session.scope
             options.update(per_page=self.per_page.currentData(), pages=self.card_pages.value(),
-                           large=self.large.isChecked(), unit_name=self.unit.currentText().strip(),
+                           large=self.large.isChecked(),
+                           unit_name=self.session.place(scope) or self.session.unit_name(scope),
                            settings=self._settings())
             return options
         options.update(unit=self.unit.currentData(), full_id=self.full_id.isChecked())
@@ -202,6 +200,25 @@ class PrintPage(QWidget):
     def _settings(self) -> dict[str, str]:
         return {k: v for k in ("payment_link", "contact_phone") if (v := self.session.setting(k))}
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._fill_units()  # units may have come in by import or first run since
+
+    def _fill_units(self) -> None:
+        session = self.session
+        current = self.unit.currentData()
+        scope = session.scope or ""
+        self.unit.blockSignals(True)
+        self.unit.clear()
+        self.unit.addItem(session.place(scope) or session.unit_name(scope) or "全部", scope or None)
+        for code, in session.store.conn.execute(
+                "SELECT gid FROM unit WHERE deleted=0 AND level IN ('township', 'village', 'group')"
+                " AND gid > ? AND gid < ? ORDER BY gid", (scope, scope + "\uffff")):
+            indent = "　" * ((len(code) - 9) // 3) if len(code) > 9 else ""
+            self.unit.addItem(indent + session.unit_name(code), code)
+        self.unit.setCurrentIndex(max(0, self.unit.findData(current)))
+        self.unit.blockSignals(False)
+
     def build(self) -> None:
         from core.errors import CbtError
         from core.printing import fonts
@@ -212,7 +229,12 @@ class PrintPage(QWidget):
             self.status.setText(str(exc))
             return
         kind = self.kind.currentData()
-        out = self._dir / f"{kind}.pdf"
+        # A fresh file per build: a cancelled or failed build never replaces
+        # the PDF being previewed.
+        self._builds = getattr(self, "_builds", 0) + 1
+        out = self._dir / f"{kind}-{self._builds}.pdf"
+        self.save_button.setEnabled(False)
+        self.print_button.setEnabled(False)
         self.build_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.status.setText("正在生成…")
@@ -230,6 +252,9 @@ class PrintPage(QWidget):
         self.build_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.status.setText(text)
+        ready = self.pdf is not None and self.pdf.exists()
+        self.save_button.setEnabled(ready)
+        self.print_button.setEnabled(ready)
 
     def _built(self, path: str) -> None:
         self._ended("")
@@ -257,7 +282,12 @@ class PrintPage(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "另存为PDF", str(Path.home() / f"{label}.pdf"),
                                               "PDF (*.pdf)")
         if path:
-            shutil.copyfile(self.pdf, path)
+            try:
+                shutil.copyfile(self.pdf, path)
+            except OSError as exc:
+                QMessageBox.warning(self, "另存为PDF", f"无法保存到 {path}：文件可能正被其他程序打开"
+                                    f"（{exc.strerror or exc}）")
+                return
             self.status.setText(f"已保存：{path}")
 
     def print_(self) -> None:
@@ -276,28 +306,42 @@ class PrintPage(QWidget):
 
     def print_to(self, printer) -> int:
         """Render the pages onto a printer (or a PDF QPrinter in tests)."""
-        first = max(1, printer.fromPage() or 1) - 1
-        last = min(self.pages, printer.toPage() or self.pages) - 1
-        progress = QProgressDialog("正在打印…", "取消", first, last + 1, self)
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        from PySide6.QtCore import QRectF
+        from PySide6.QtGui import QPageLayout
+
+        # Page ranges as chosen ("1-2,5"), not just from the first to the last.
+        ranges = printer.pageRanges().toRangeList() if not printer.pageRanges().isEmpty() \
+            else []
+        pages = [p - 1 for r in ranges for p in range(r.from_, r.to + 1)
+                 if 1 <= p <= self.pages] if ranges else list(range(self.pages))
+        if not pages:
+            return 0
+        first_image = render_page(self.pdf, pages[0], 24)
+        if first_image.width() > first_image.height():  # 2-per-page cards are landscape
+            printer.setPageOrientation(QPageLayout.Orientation.Landscape)
         painter = QPainter()
         if not painter.begin(printer):
             QMessageBox.warning(self, "打印", "打印机无法开始打印，请检查打印机是否连接。")
             return 0
+        progress = QProgressDialog("正在打印…", "取消", 0, len(pages), self)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
         done = 0
         try:
-            dpi = min(printer.resolution(), 300)
-            for i in range(first, last + 1):
+            # 200 dpi greyscale is sharp on paper and keeps the spool small;
+            # the painter scales it to the printer without an upscaled copy.
+            dpi = min(printer.resolution(), 200)
+            for n, i in enumerate(pages):
                 if progress.wasCanceled():
                     break
-                if i > first:
+                if n:
                     printer.newPage()
-                image = render_page(self.pdf, i, dpi)
+                image = render_page(self.pdf, i, dpi).convertToFormat(
+                    QImage.Format.Format_Grayscale8)
                 target = painter.viewport()
                 size = image.size().scaled(target.size(), Qt.AspectRatioMode.KeepAspectRatio)
-                painter.drawImage(target.x(), target.y(), image.scaled(size))
+                painter.drawImage(QRectF(0, 0, size.width(), size.height()), image)
                 done += 1
-                progress.setValue(i + 1)
+                progress.setValue(n + 1)
         finally:
             painter.end()
             progress.close()

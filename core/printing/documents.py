@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 import hashlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from core.domain import (
 )
 from core.errors import ValidationError
 from core.policy import load_policy
-from core.printing.fonts import FONT_NAME, register
+from core.printing.fonts import font_name, register
 
 
 @dataclass
@@ -98,8 +98,7 @@ def household_gids(conn: sqlite3.Connection, unit: str | None, *, unpaid_only: b
            "AND h.unit_code < ?")
     if unpaid_only:
         sql += (" AND EXISTS (SELECT 1 FROM person p JOIN enrollment e ON e.gid = p.gid || '/' "
-                "|| ? WHERE p.household_gid = h.gid AND p.deleted = 0 AND e.status IN "
-                "('unpaid', 'subsidy_pending'))")
+                "|| ? WHERE p.household_gid = h.gid AND p.deleted = 0 AND e.status = 'unpaid')")
     sql += " ORDER BY h.unit_code, CAST(h.number AS INTEGER), h.number, h.id"
     args: list[Any] = [under, under + "\uffff"]
     if unpaid_only:
@@ -200,13 +199,16 @@ def _paragraph_class():
             if bl is None or bl.kind != 0 or len(bl.lines) < 2:
                 return width, height
             lines = [list(line) for line in bl.lines]
+            previous = 0  # the last line that still has text
             for k in range(1, len(lines)):
-                words = lines[k][1]
-                text = "".join(words)
+                text = "".join(lines[k][1])
                 lead = len(text) - len(text.lstrip(CANNOT_START))
-                if lead and lines[k - 1][1]:
-                    lines[k - 1][1] = ["".join(lines[k - 1][1]) + text[:lead]]
-                    lines[k][1] = [text[lead:]] if text[lead:] else []
+                if lead and lines[previous][1]:
+                    lines[previous][1] = ["".join(lines[previous][1]) + text[:lead]]
+                    text = text[lead:]
+                    lines[k][1] = [text] if text else []
+                if lines[k][1]:
+                    previous = k
             kept = [tuple(line) for line in lines if line[1]]
             if len(kept) != len(bl.lines):
                 bl.lines = kept
@@ -226,7 +228,7 @@ def _styles(large: bool = False) -> dict[str, Any]:
     register()
     _kinsoku()
     base = 13 if large else 10.5
-    body = ParagraphStyle("body", fontName=FONT_NAME, fontSize=base, leading=base * 1.5,
+    body = ParagraphStyle("body", fontName=font_name(), fontSize=base, leading=base * 1.5,
                           wordWrap="CJK")
     return {
         "body": body,
@@ -245,7 +247,7 @@ def _footer(text: str):
 
     def draw(canvas, doc) -> None:
         canvas.saveState()
-        canvas.setFont(FONT_NAME, 8)
+        canvas.setFont(font_name(), 8)
         canvas.setFillGray(0.35)
         canvas.drawString(36, 22, text)
         canvas.drawRightString(A4[0] - 36, 22, f"第 {doc.page} 页")
@@ -261,7 +263,7 @@ def _table(data: list[list[Any]], widths: Sequence[float], *, header_rows: int =
 
     table = Table(data, colWidths=widths, repeatRows=header_rows)
     table.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), FONT_NAME, font_size),
+        ("FONT", (0, 0), (-1, -1), font_name(), font_size),
         ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
         ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#E8EEF8")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -281,10 +283,15 @@ def _escape(text: str) -> str:
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class Cancelled(Exception):
+    """Raised through reportlab's page callback when the user cancels a build."""
+
+
 class _Writer:
     """A document built page group by page group, with progress and cancel."""
 
-    def __init__(self, path: Path, title: str, footer: str) -> None:
+    def __init__(self, path: Path, title: str, footer: str,
+                 check: Callable[[], None] | None = None) -> None:
         from reportlab.lib.pagesizes import A4
         from reportlab.platypus import SimpleDocTemplate
 
@@ -293,15 +300,33 @@ class _Writer:
         self.doc = SimpleDocTemplate(str(self.temp), pagesize=A4, title=title,
                                      author="参保通", leftMargin=36, rightMargin=36,
                                      topMargin=36, bottomMargin=42)
-        self.footer = _footer(footer)
+        draw = _footer(footer)
+
+        def on_page(canvas, doc) -> None:
+            # reportlab builds in one call; the page callback is where a
+            # cancel can get in (check raises).
+            if check is not None:
+                check()
+            draw(canvas, doc)
+
+        self.footer = on_page
         self.story: list[Any] = []
 
     def build(self) -> None:
         self.doc.build(self.story, onFirstPage=self.footer, onLaterPages=self.footer)
-        self.temp.replace(self.path)
+        _replace(self.temp, self.path)
 
     def discard(self) -> None:
         self.temp.unlink(missing_ok=True)
+
+
+def _replace(temp: Path, path: Path) -> None:
+    try:
+        temp.replace(path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ValidationError(f"无法写入 {path}：文件可能正被其他程序（如WPS、PDF阅读器）打开，"
+                              f"请关闭后重试（{exc.strerror or exc}）") from None
 
 
 def _footer_text(units: dict[str, str], unit: str | None) -> str:
@@ -313,6 +338,8 @@ def _check_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".pdf":
         raise ValidationError("输出文件名应以 .pdf 结尾")
+    if path.is_dir():
+        raise ValidationError(f"{path} 是一个文件夹，请给出文件名")
     if not path.parent.exists():
         raise ValidationError(f"文件夹不存在：{path.parent}")
     return path
@@ -324,9 +351,10 @@ def _check_path(path: str | Path) -> Path:
 
 def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | None = None,
             households: Sequence[str] | None = None, unpaid_only: bool = True,
-            full_id: bool = False, settings: dict[str, str] | None = None
-            ) -> Iterator[PrintProgress]:
-    """One notice per household (a group, a village, or everyone unpaid)."""
+            full_id: bool = False, settings: dict[str, str] | None = None,
+            check: Callable[[], None] | None = None) -> Iterator[PrintProgress]:
+    """One notice per household (a group, a village, or everyone unpaid).
+    `check` is called on every page while the PDF is written and raises to cancel."""
     from reportlab.platypus import PageBreak
 
     path = _check_path(out)
@@ -341,7 +369,7 @@ def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str |
     deadline = dt.date.fromisoformat(policy["collection"]["end"])
     link = settings.get("payment_link") or policy.get("payment_link")
     contact = settings.get("contact_phone", "")
-    writer = _Writer(path, f"{year}年度城乡居民医保缴费告知书", _footer_text(units, unit))
+    writer = _Writer(path, f"{year}年度城乡居民医保缴费告知书", _footer_text(units, unit), check)
     ok = False
     try:
         for i in range(0, len(gids), 200):
@@ -479,11 +507,13 @@ def _notice(h: HouseholdData, year: int, policy: dict[str, Any], deadline: dt.da
         Spacer(1, 4),
     ]
     rows: list[list[Any]] = [["姓名", "身份证号", "关系", "年龄", "今年状态", "应缴金额", "说明"]]
+    cell = styles["cell"]
     for m in h.members:
-        rows.append([m.name, m.id_text, m.relation, m.age,
-                     m.status + ("（断保）" if m.lapsed else ""), _money(m.owes),
-                     Paragraph(_escape(m.note), styles["cell"])])
-    story.append(_table(rows, [52, 114, 44, 30, 78, 56, 149]))
+        rows.append([Paragraph(_escape(m.name), cell), m.id_text,
+                     Paragraph(_escape(m.relation), cell), m.age,
+                     Paragraph(_escape(m.status + ("（断保）" if m.lapsed else "")), cell),
+                     _money(m.owes), Paragraph(_escape(m.note), cell)])
+    story.append(_table(rows, [60, 112, 48, 28, 80, 52, 143]))
     story.append(Spacer(1, 6))
     total = h.total_owed
     if total > 0:
@@ -511,7 +541,8 @@ def _notice(h: HouseholdData, year: int, policy: dict[str, Any], deadline: dt.da
 
 def forms(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | None = None,
           households: Sequence[str] | None = None, blank: int = 0, unpaid_only: bool = True,
-          full_id: bool = False) -> Iterator[PrintProgress]:
+          full_id: bool = False, check: Callable[[], None] | None = None
+          ) -> Iterator[PrintProgress]:
     """Door-knock forms: prefilled per household, or `blank` empty ones."""
     from reportlab.platypus import PageBreak
 
@@ -519,7 +550,9 @@ def forms(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | N
     policy = load_policy(year)
     styles = _styles()
     units = _units(conn)
-    writer = _Writer(path, f"{year}年度城乡居民医保入户动员登记表", _footer_text(units, unit))
+    if blank < 0:
+        raise ValidationError("空白表张数不能为负数")
+    writer = _Writer(path, f"{year}年度城乡居民医保入户动员登记表", _footer_text(units, unit), check)
     ok = False
     try:
         if blank:
@@ -567,8 +600,11 @@ def _form(h: HouseholdData | None, year: int, styles: dict[str, Any]) -> list[An
     rows: list[list[Any]] = [["姓名", "身份证号", "关系", "今年状态", "核实情况（打√）", "未缴原因"]]
     choices = Paragraph(f"{box}已缴 {box}承诺缴 {box}外地参保 {box}剔除", styles["cell"])
     members = h.members if h else []
+    cell = styles["cell"]
     for m in members:
-        rows.append([m.name, m.id_text, m.relation, m.status, choices, ""])
+        rows.append([Paragraph(_escape(m.name), cell), m.id_text,
+                     Paragraph(_escape(m.relation), cell), Paragraph(_escape(m.status), cell),
+                     choices, ""])
     for _ in range(max(0, (8 if not h else len(members) + 2) - len(members))):
         rows.append(["", "", "", "", choices, ""])
     story.append(_table(rows, [52, 108, 44, 64, 170, 85]))
@@ -703,7 +739,7 @@ def _cut_marks(canvas, size, margin, cols, rows, w, h) -> None:
         y = margin + r * h
         canvas.line(margin - tick - 2, y, margin - 2, y)
         canvas.line(size[0] - margin + 2, y, size[0] - margin + tick + 2, y)
-    canvas.setFont(FONT_NAME, 7)
+    canvas.setFont(font_name(), 7)
     canvas.drawCentredString(size[0] / 2, 8, "沿虚线剪开")
     canvas.restoreState()
 
@@ -713,7 +749,8 @@ def _cut_marks(canvas, size, margin, cols, rows, w, h) -> None:
 
 
 def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
-                unit: str | None = None, full_id: bool = False) -> Iterator[PrintProgress]:
+                unit: str | None = None, full_id: bool = False,
+                check: Callable[[], None] | None = None) -> Iterator[PrintProgress]:
     """The walk list: per group, households in order, who still has to pay."""
     from reportlab.platypus import PageBreak, Spacer
 
@@ -723,13 +760,19 @@ def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
     styles = _styles()
     units = _units(conn)
     under = unit or ""
+    small_cell = _styles()["cell"]
+    small_cell = type(small_cell)("list_cell", parent=small_cell, fontSize=8, leading=9.5)
+
+    def cell(text: str):
+        return Paragraph(_escape(text), small_cell)
+
     groups = [r[0] for r in conn.execute(
-        "SELECT DISTINCT e.group_code FROM enrollment e WHERE e.year=? AND e.status IN "
-        "('unpaid', 'subsidy_pending') AND e.group_code >= ? AND e.group_code < ? "
+        "SELECT DISTINCT e.group_code FROM enrollment e WHERE e.year=? AND e.status = 'unpaid' "
+        "AND e.group_code >= ? AND e.group_code < ? "
         "ORDER BY e.group_code", (year, under, under + "\uffff"))]
     if not groups:
         raise ValidationError("这个单位没有未缴费的人")
-    writer = _Writer(path, f"{year}年度城乡居民医保未缴费名单", _footer_text(units, unit))
+    writer = _Writer(path, f"{year}年度城乡居民医保未缴费名单", _footer_text(units, unit), check)
     ok = False
     try:
         for i, code in enumerate(groups):
@@ -744,20 +787,22 @@ def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
                     "FROM household h JOIN person p ON p.household_gid=h.gid "
                     "JOIN enrollment e ON e.gid = p.gid || '/' || ? "
                     "WHERE h.unit_code=? AND h.deleted=0 AND p.deleted=0 "
-                    "AND e.status IN ('unpaid', 'subsidy_pending') "
+                    "AND e.status = 'unpaid' "
                     "ORDER BY CAST(h.number AS INTEGER), h.number, h.id, p.relation != 'head', "
                     "p.birth_date", (str(year), code)):
                 count += 1
                 phone = r[5] or ""
-                rows.append([r[0] or "", r[1] or "", r[2], Relation.label_of(r[3]),
+                if not full_id and len(phone) >= 11:
+                    phone = phone[:3] + "****" + phone[-4:]
+                rows.append([r[0] or "", cell(r[1] or ""), cell(r[2]),
+                             cell(Relation.label_of(r[3])),
                              (r[4] if full_id else idcard.mask(r[4])) if r[4] else "",
-                             phone[:3] + "****" + phone[-4:] if len(phone) >= 11 else phone,
-                             Status.label_of(r[6]), LastYear.label_of(r[7]),
-                             Reason.label_of(r[8]), ""])
+                             phone, cell(Status.label_of(r[6])), LastYear.label_of(r[7]),
+                             cell(Reason.label_of(r[8])), ""])
             writer.story.append(Paragraph(f"{_escape(_place(units, code))} 未缴费名单"
                                           f"（{count}人）", styles["title"]))
             writer.story.append(Spacer(1, 4))
-            writer.story.append(_table(rows, [30, 46, 46, 44, 100, 66, 54, 38, 96, 43],
+            writer.story.append(_table(rows, [28, 50, 50, 40, 96, 62, 40, 34, 76, 35],
                                        font_size=8))
             if i < len(groups) - 1:
                 writer.story.append(PageBreak())

@@ -72,20 +72,26 @@ def register(configured: str | os.PathLike[str] | None = None) -> FontChoice:
     if _registered is not None and (configured is None or
                                     Path(configured) == _registered.path):
         return _registered
+    import hashlib
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFError, TTFont
 
     if configured and not Path(configured).is_file():
         raise FontNotFoundError(f"指定的字体文件不存在：{configured}")
     tried: list[str] = []
-    for path in candidates(configured):
+    # A configured font must work as given: falling back would print with
+    # another font while the settings say this one.
+    for path in ([Path(configured)] if configured else candidates()):
         if not path.is_file():
             continue
         if path.suffix.lower() == ".otf":
             tried.append(f"{path.name}（PostScript轮廓，不能嵌入）")
             continue
+        # Each file under its own name: reportlab keeps the first font
+        # registered under a name, so switching fonts needs a new one.
+        name = f"{FONT_NAME}-{hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()}"
         try:
-            font = TTFont(FONT_NAME, str(path), subfontIndex=0)
+            font = TTFont(name, str(path), subfontIndex=0)
             if not _has_chinese(font):
                 tried.append(f"{path.name}（不含中文）")
                 continue
@@ -96,13 +102,20 @@ def register(configured: str | os.PathLike[str] | None = None) -> FontChoice:
             tried.append(f"{path.name}（{exc}）")
             continue
         pdfmetrics.registerFont(font)
-        _registered = FontChoice(path, 0)
+        _registered = FontChoice(path, 0, name)
         return _registered
     hint = ("Windows 请确认 C:\\Windows\\Fonts 下有 黑体(simhei.ttf) 或 微软雅黑(msyh.ttc)；"
             "Linux 请安装文泉驿正黑：apt install fonts-wqy-zenhei；"
             "也可把任一中文 TrueType 字体（.ttf/.ttc）放到 resources/fonts 目录，或在设置中指定。")
     detail = ("已检查：" + "、".join(tried) + "。") if tried else ""
+    if configured:
+        raise FontNotFoundError(f"指定的字体不能使用。{detail}请换一个 TrueType 字体（.ttf/.ttc）。")
     raise FontNotFoundError(f"没有找到可以嵌入PDF的中文字体。{detail}{hint}")
+
+
+def font_name() -> str:
+    """The registered font's name, registering the default one if needed."""
+    return (_registered or register()).name
 
 
 def _has_chinese(font) -> bool:

@@ -223,3 +223,35 @@ def test_every_printed_character_has_a_glyph(county, tmp_path):
     missing = {ch for out in outs for page in text_of(out) for ch in page
                if not ch.isspace() and ord(ch) not in cmap}
     assert not missing, missing
+
+
+def test_cancel_while_the_pdf_is_written(county, tmp_path):
+    """reportlab writes in one call; the per-page check is how a cancel gets in."""
+    class Stop(Exception):
+        pass
+
+    pages = []
+
+    def check():
+        pages.append(1)
+        if len(pages) > 3:
+            raise Stop
+
+    out = tmp_path / "stopped.pdf"
+    with pytest.raises(Stop):
+        run(docs.notices(county.conn, out, year=YEAR, unpaid_only=False, check=check))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_long_names_wrap_inside_their_cell(county, tmp_path):
+    from core.ledger import Ledger
+
+    conn = county.conn
+    hgid = docs.household_gids(conn, None, unpaid_only=True, year=YEAR)[0]
+    person = conn.execute("SELECT gid FROM person WHERE household_gid=? LIMIT 1",
+                          (hgid,)).fetchone()[0]
+    Ledger(county, operator="t").edit_person(person, name="阿卜杜热合曼·买买提明")
+    out = tmp_path / "long.pdf"
+    run(docs.notices(conn, out, year=YEAR, households=[hgid]))
+    text = text_of(out)[0].replace("\n", "")
+    assert "阿卜杜热合曼·买买提明" in text or "阿卜杜热合曼·买买" in text
