@@ -16,6 +16,12 @@ from core.paths import resource
 
 
 def policy_path(year: int, data_dir: Path | None = None) -> Path:
+    """The township's edited copy (<data folder>/policy/<year>.json) if there is
+    one — it survives upgrades of the program — else the shipped defaults."""
+    if data_dir is None:
+        from core.store import default_db_path
+
+        data_dir = default_db_path().parent
     if data_dir is not None:
         local = data_dir / "policy" / f"{year}.json"
         if local.exists():
