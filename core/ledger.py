@@ -39,7 +39,8 @@ from core.store import Store, guard
 DEFAULT_YEAR = 2027
 
 _PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8}|\d{7,8})$")
-_NAME_OK = re.compile(r"^[\u3400-\u9fff\uf900-\ufaffA-Za-z·•・. ]{1,30}$")
+# CJK Extensions B and later (U+20000…) hold rare characters that real names use.
+_NAME_OK = re.compile(r"^[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134fA-Za-z·•・. ]{1,30}$")
 
 
 # ---------------------------------------------------------------------------

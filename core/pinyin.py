@@ -44,7 +44,8 @@ SEPARATORS = "·•・.． "
 
 
 def _is_cjk(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+    return ("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+            or "\U00020000" <= ch <= "\U0003134f")
 
 
 def clean_name(name: str) -> str:

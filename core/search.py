@@ -32,6 +32,7 @@ _LETTERS = re.compile(r"^[a-z]+$")
 
 def _is_cjk_text(text: str) -> bool:
     return bool(text) and all("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+                              or "\U00020000" <= ch <= "\U0003134f"
                               for ch in text)
 
 

@@ -42,6 +42,24 @@ class PrintProgress:
     message: str
 
 
+def missing_glyphs(texts: Sequence[str]) -> list[str]:
+    """The texts with a character the embedded font lacks (rare characters in
+    names, 𫖯 𠮷): those would print as nothing, so the user is told."""
+    from reportlab.pdfbase.pdfmetrics import getFont
+
+    cmap = getFont(font_name()).face.charToGlyph
+    return [t for t in texts if any(not ch.isspace() and ord(ch) not in cmap for ch in t)]
+
+
+def _glyph_warning(households: Sequence["HouseholdData"]) -> str:
+    names = missing_glyphs([m.name for h in households for m in h.members])
+    if not names:
+        return ""
+    shown = "、".join(names[:10]) + ("等" if len(names) > 10 else "")
+    return (f"注意：{len(names)}人的姓名中有字体里没有的字，打印出来会缺字（{shown}），"
+            "请手写补上，或在设置中换用含生僻字的字体")
+
+
 # ---------------------------------------------------------------------------
 # Data
 
@@ -371,9 +389,12 @@ def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str |
     contact = settings.get("contact_phone", "")
     writer = _Writer(path, f"{year}年度城乡居民医保缴费告知书", _footer_text(units, unit), check)
     ok = False
+    warnings: list[str] = []
     try:
         for i in range(0, len(gids), 200):
-            for h in load_households(conn, gids[i:i + 200], year, policy, full_id=full_id):
+            batch = load_households(conn, gids[i:i + 200], year, policy, full_id=full_id)
+            warnings.append(_glyph_warning(batch))
+            for h in batch:
                 writer.story += _notice(h, year, policy, deadline, link, contact, styles)
                 writer.story.append(PageBreak())
             yield PrintProgress(min(i + 200, len(gids)), len(gids), "排版告知书")
@@ -382,7 +403,8 @@ def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str |
         yield PrintProgress(len(gids), len(gids), "生成PDF")
         writer.build()
         ok = True
-        yield PrintProgress(len(gids), len(gids), "完成")
+        warning = "；".join(w for w in warnings if w)
+        yield PrintProgress(len(gids), len(gids), f"完成。{warning}" if warning else "完成")
     finally:
         if not ok:
             writer.discard()

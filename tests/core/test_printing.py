@@ -255,3 +255,20 @@ def test_long_names_wrap_inside_their_cell(county, tmp_path):
     run(docs.notices(conn, out, year=YEAR, households=[hgid]))
     text = text_of(out)[0].replace("\n", "")
     assert "阿卜杜热合曼·买买提明" in text or "阿卜杜热合曼·买买" in text
+
+
+def test_rare_characters_the_font_lacks_are_reported(county, tmp_path):
+    from core.ledger import Ledger
+
+    conn = county.conn
+    hgid = docs.household_gids(conn, None, unpaid_only=True, year=YEAR)[1]
+    person = conn.execute("SELECT gid FROM person WHERE household_gid=? LIMIT 1",
+                          (hgid,)).fetchone()[0]
+    Ledger(county, operator="t").edit_person(person, name="王\U0002B5AF")  # 𫖯
+    steps = list(docs.notices(conn, tmp_path / "rare.pdf", year=YEAR, households=[hgid]))
+    assert "字体里没有的字" in steps[-1].message and "王" in steps[-1].message
+    # Such names can be entered and found at all (CJK Extension B).
+    from core.search import search
+
+    pid = conn.execute("SELECT id FROM person WHERE gid=?", (person,)).fetchone()[0]
+    assert pid in search(conn, "王\U0002B5AF").ids
