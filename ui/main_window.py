@@ -75,8 +75,12 @@ class SettingsPage(QWidget):
         layout.addWidget(save, 0, Qt.AlignmentFlag.AlignLeft)
         self.saved = QLabel()
         layout.addWidget(self.saved)
-        note = QLabel("告知书和明白卡的金额、日期和问答取自政策年度文件 resources/policy/2027.json，"
-                      "是待乡镇核定的默认值，可用文本编辑器修改（见 README）。")
+        from core.store import default_db_path
+
+        local = default_db_path().parent / "policy" / f"{window.session.year}.json"
+        note = QLabel(f"告知书和明白卡的金额、日期和问答取自政策年度文件（默认值，待乡镇核定）。"
+                      f"要修改，请把 resources/policy/{window.session.year}.json 复制为 {local} "
+                      "再用文本编辑器修改；该文件优先，升级软件也不会覆盖（见 README）。")
         note.setWordWrap(True)
         note.setStyleSheet("color: #667085;")
         layout.addWidget(note)
