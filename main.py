@@ -81,19 +81,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _width(text: str) -> int:
-    # CJK characters take two columns in a terminal.
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = []
-        for i, cell in enumerate(row):
-            pad = " " * (widths[i] - _width(cell))
-            cells.append(cell + pad if i < 2 else pad + cell)
-        print("  ".join(cells).rstrip())
+    from core.textwidth import table_lines
+
+    print("\n".join(table_lines(rows, sep="  ", rule=False, right_from=2)))
 
 
 def cmd_search(args: argparse.Namespace) -> int:

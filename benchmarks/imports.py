@@ -141,16 +141,12 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
                                                       else " 超出")),
         ]
         print()
-        header = ("项目", "用时", "速度", "说明", "结论")
-        width = [max(_w(r[i]) for r in table + [header]) for i in range(5)]
-        for r in [header, tuple("-" * n for n in width)] + table:
-            print(" | ".join(c + " " * (width[i] - _w(c)) for i, c in enumerate(r)))
+        from core.textwidth import table_lines
+
+        print("\n".join(table_lines([("项目", "用时", "速度", "说明", "结论"), *table])))
         ok = ratio <= BUDGET["ratio"] and m["peak_mb"] <= BUDGET["rss"] \
             and export_s <= BUDGET["export"]
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-
-def _w(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

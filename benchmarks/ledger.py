@@ -36,6 +36,7 @@ from core.ledger import Ledger
 from core.search import search
 from core.stats import status_counts
 from core.store import open_store
+from core.textwidth import table_lines
 
 BUDGET = {
     "build": 90.0, "search": 0.050, "write": 0.005, "batch": 3.0, "counts": 0.300,
@@ -238,9 +239,7 @@ def run(persons: int = 1_000_000, db: str | None = None, keep: bool = False,
         gc.collect()
 
         print()
-        widths = [max(_w(r[i]) for r in rows + [HEADER]) for i in range(5)]
-        for r in [HEADER, tuple("-" * w for w in widths)] + rows:
-            print(" | ".join(c + " " * (widths[i] - _w(c)) for i, c in enumerate(r)))
+        print("\n".join(table_lines([HEADER, *rows])))
         return 0 if all(r[4] != "超出" for r in rows) else 1
     finally:
         if keep:
@@ -251,6 +250,3 @@ def run(persons: int = 1_000_000, db: str | None = None, keep: bool = False,
 
 HEADER = ("项目", "参保通", "裸SQLite基线", "预算", "结论")
 
-
-def _w(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)

@@ -185,16 +185,13 @@ def run(persons: int = 1_000_000, db: str | None = None, seed: int = 1) -> int:
         store.close()
     del app
     print()
+    from core.textwidth import table_lines
+
     header = ("项目", "实测", "预算", "结论")
-    table_rows = [header] + [(a, b, c, "达标" if ok else "超出") for a, b, c, ok in rows]
-    width = [max(_w(r[i]) for r in table_rows) for i in range(4)]
-    for r in table_rows[:1] + [tuple("-" * n for n in width)] + table_rows[1:]:
-        print(" | ".join(c + " " * (width[i] - _w(c)) for i, c in enumerate(r)))
+    print("\n".join(table_lines([header] + [(a, b, c, "达标" if ok else "超出")
+                                            for a, b, c, ok in rows])))
     return 0 if all(ok for *_, ok in rows) else 1
 
-
-def _w(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
 if __name__ == "__main__":  # pragma: no cover

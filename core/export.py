@@ -21,6 +21,7 @@ from core.domain import (
     VisitOutcome,
 )
 from core.errors import ValidationError
+from core.xlsx import column_letter
 
 
 class Kind:
@@ -90,15 +91,6 @@ def export(conn: sqlite3.Connection, kind: str, path: str | Path, *, year: int,
         if not ok:
             writer.abort()
             temp.unlink(missing_ok=True)
-
-
-def _letter(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def _range(column: str, under: str) -> tuple[str, list[str]]:
@@ -247,6 +239,6 @@ def write_rows(path: str | Path, title: str, rows: Sequence[Sequence[Any]],
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
     for i, w in enumerate(widths or [14] * (len(rows[0]) if rows else 0)):
-        sheet.column_dimensions[_letter(i)].width = w
+        sheet.column_dimensions[column_letter(i)].width = w
     book.save(path)
     return path

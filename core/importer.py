@@ -46,6 +46,7 @@ from core.policy import load_policy
 from core.tabular import (
     FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, read_sheets,
 )
+from core.xlsx import column_letter
 
 
 class Kind(LabelledEnum):
@@ -317,16 +318,7 @@ class _Row:
 
     def column(self, fieldname: str) -> str:
         c = self.header.mapping.get(fieldname)
-        return f"{_col_letter(c)}列（{self.header.titles[c]}）" if c is not None else ""
-
-
-def _col_letter(c: int) -> str:
-    s = ""
-    c += 1
-    while c:
-        c, r = divmod(c - 1, 26)
-        s = chr(65 + r) + s
-    return s
+        return f"{column_letter(c)}列（{self.header.titles[c]}）" if c is not None else ""
 
 
 @dataclass
@@ -557,13 +549,14 @@ def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]]
                 bulk.append((enrollment_gid(person[0], ledger.year),
                              {"last_year_status": last_year}))
                 continue
-            before = conn.execute("SELECT count(*) FROM change").fetchone()[0]
-            if kind == Kind.SPECIAL:
-                _subsidy(ledger, row, person[0], options, rules)
-            elif kind == Kind.ROSTER:
-                _roster_update(ledger, row, person[0])
-            after = conn.execute("SELECT count(*) FROM change").fetchone()[0]
-            if after > before:
+            # Whether the row changed anything: the change rows its calls wrote
+            # (not a count over the whole change log, once per row).
+            with ledger.collect() as results:
+                if kind == Kind.SPECIAL:
+                    _subsidy(ledger, row, person[0], options, rules)
+                elif kind == Kind.ROSTER:
+                    _roster_update(ledger, row, person[0])
+            if any(r.changes for r in results):
                 report.updated += 1
             else:
                 report.unchanged += 1
