@@ -2,7 +2,7 @@
 
 - Builds (or reuses) a demo county, writes the tax bureau's paid list for
   400,000 of its persons as an .xlsx the way Excel/WPS save it (shared
-  strings, a title row above the header, IDs as text).
+  strings, a title row above the header, IDs as text), in payment order.
 - Baseline: the bare parse of that file by python-calamine (every cell of
   every sheet into Python), in the same run.
 - Ours: prepare + run_import end to end (parse, normalise, validate, match,
@@ -59,12 +59,16 @@ def _write_paid_list(db: Path, path: Path, rows: int, seed: int) -> int:
     sheet = book.create_sheet("缴费明细")
     sheet.append(["某某县税务局 城乡居民基本医疗保险费缴费明细"])
     sheet.append(["序号", "缴费人姓名", "证件号码", "缴费日期", "缴费金额", "征收品目", "税务机关"])
+    payers = [(dt.date(2026, 9, 1) + dt.timedelta(days=rng.randrange(80)), name, number)
+              for name, number in conn.execute(
+                  "SELECT name, id_number FROM person WHERE deleted=0 AND id_number IS NOT NULL "
+                  "ORDER BY id LIMIT ?", (rows,))]
+    # In payment order, as the tax bureau's system lists them: not the ledger's
+    # order, so the import cannot lean on reading the file and the ledger in step.
+    payers.sort(key=lambda p: p[0])
     written = 0
-    for name, number in conn.execute(
-            "SELECT name, id_number FROM person WHERE deleted=0 AND id_number IS NOT NULL "
-            "ORDER BY id LIMIT ?", (rows,)):
+    for day, name, number in payers:
         written += 1
-        day = dt.date(2026, 9, 1) + dt.timedelta(days=rng.randrange(80))
         sheet.append([written, name, number, day.strftime("%Y-%m-%d"), 400,
                       "城乡居民基本医疗保险费", "某某县税务局第一分局"])
     conn.close()

@@ -248,7 +248,11 @@ def is_lapsed(last_year_status: str | None, status: Status | str) -> bool:
     Someone verified as insured elsewhere or excluded is no longer counted as
     lapsed: the worker has resolved them.
     """
-    return last_year_status == LastYear.PAID.value and Status(status) in (
-        Status.UNPAID,
-        Status.SUBSIDY_PENDING,
-    )
+    if last_year_status != _PAID_LAST_YEAR:
+        return False
+    return (status if isinstance(status, Status) else Status(status)) in _STILL_OPEN
+
+
+# Plain values for is_lapsed, called once per row in bulk imports.
+_PAID_LAST_YEAR = LastYear.PAID.value
+_STILL_OPEN = frozenset((Status.UNPAID, Status.SUBSIDY_PENDING))

@@ -25,6 +25,7 @@ importing it again changes nothing and says so.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -33,10 +34,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from core import idcard
-from core.changelog import dumps
+from core import gcpause, idcard
+from core.changelog import BulkItem, dumps
 from core.domain import (
     Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
 )
@@ -44,7 +45,8 @@ from core.errors import CbtError, ValidationError
 from core.ledger import Ledger, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone
 from core.policy import load_policy
 from core.tabular import (
-    FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, read_sheets,
+    FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, present,
+    read_sheets,
 )
 from core.xlsx import column_letter
 
@@ -242,6 +244,8 @@ def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
                               "请检查是否选错了文件或名单类型。")
     units = UnitIndex(conn, options.scope)
     for sp in plan.usable:
+        if kind == Kind.PAID or not ({"village", "group"} & set(sp.header.mapping)):
+            continue  # the paid list confirms whoever it names, wherever they live
         for _, row in iter_data(sp.sheet, sp.header):
             place = _place_text(row, sp.header)
             if place and units.find(place, options) is None:
@@ -333,7 +337,12 @@ def run_import(ledger: Ledger, plan: ImportPlan,
     """Apply the plan in one transaction, yielding progress; closing the
     generator before it ends (cancel) rolls everything back. The report is
     left in plan.report."""
-    options = options or ImportOptions()
+    with gcpause.paused():
+        yield from _run_import(ledger, plan, options or ImportOptions())
+
+
+def _run_import(ledger: Ledger, plan: ImportPlan,
+                options: ImportOptions) -> Iterator[ImportProgress]:
     conn = ledger.conn
     kind = plan.kind
     report = ImportReport(kind.value, plan.path.name)
@@ -348,6 +357,10 @@ def run_import(ledger: Ledger, plan: ImportPlan,
     units = UnitIndex(conn, options.scope)
     policy = load_policy(ledger.year)
     rules = {r["category"]: r for r in policy.get("subsidy_rules", [])}
+    if kind == Kind.PAID:
+        yield from _run_paid(ledger, plan, report, total)
+        yield ImportProgress(total, total, "完成")
+        return
     done = 0
     seen: dict[str, tuple[str, int]] = {}
     # Phase 1: read and validate every row (no writes), collecting work.
@@ -392,33 +405,40 @@ def run_import(ledger: Ledger, plan: ImportPlan,
     # Phase 2: write, in one transaction. A bigger page cache for the length of
     # the import: a county-wide list touches most of the enrollment table.
     yield ImportProgress(done, total, "写入台账")
-    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-    conn.execute("PRAGMA cache_size=-262144")
-    try:
-        yield from _write(ledger, plan, kind, work, report, units, options, rules)
-    finally:
-        conn.execute(f"PRAGMA cache_size={int(cache)}")
+    with _big_cache(conn), _import_step(ledger, plan, report):
+        yield from _apply_persons(ledger, kind, work, report, units, options, rules,
+                                  report.txn or "")
     yield ImportProgress(total, total, "完成")
 
 
-def _write(ledger: Ledger, plan: ImportPlan, kind: Kind, work: list[tuple[_Row, str, str]],
-           report: ImportReport, units: "UnitIndex", options: ImportOptions,
-           rules: Mapping[str, Any]) -> Iterator[ImportProgress]:
+@contextlib.contextmanager
+def _big_cache(conn: sqlite3.Connection) -> Iterator[None]:
+    # A bigger page cache for the length of the import: a county-wide list
+    # touches most of the person and enrollment tables.
+    cache = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute("PRAGMA cache_size=-262144")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size={int(cache)}")
+
+
+@contextlib.contextmanager
+def _import_step(ledger: Ledger, plan: ImportPlan, report: ImportReport) -> Iterator[None]:
+    """One transaction and one undoable step (report.txn) for the whole file,
+    logged so that importing it again says so."""
     conn = ledger.conn
     txn = ledger.clock.tick()
     with ledger.batch(), ledger.one_step(txn):
         report.txn = txn
-        if kind == Kind.PAID:
-            yield from _apply_paid(ledger, work, report, txn)
-        else:
-            yield from _apply_persons(ledger, kind, work, report, units, options, rules, txn)
+        yield
         conn.execute("INSERT INTO import_log(file_hash, kind, file_name, imported_at, operator, "
                      "summary) VALUES (?,?,?,?,?,?)",
-                     (plan.file_hash, kind.value, plan.path.name,
+                     (plan.file_hash, plan.kind.value, plan.path.name,
                       dt.datetime.now().isoformat(" ", "seconds"), ledger.operator,
                       report.summary()))
         for sp in plan.usable:
-            save_mapping(conn, kind, sp.header)
+            save_mapping(conn, plan.kind, sp.header)
 
 
 def _is_total(cells: list[Any], row: "_Row") -> bool:
@@ -461,41 +481,234 @@ def _lookup(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, tuple[str
     return out
 
 
-def _apply_paid(ledger: Ledger, work: list[tuple[_Row, str, str]], report: ImportReport,
-                txn: str) -> Iterator[ImportProgress]:
+class _Paid(NamedTuple):
+    sheet: SheetPlan
+    number: int          # row number as Excel shows it
+    id_number: str
+    name: Any            # the cell as read; checked against the ledger's name
+    day: str
+    amount: float | None
+
+
+def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
+              total: int) -> Iterator[ImportProgress]:
+    """The tax bureau's paid list: confirm date and amount of those it names.
+
+    Tuned for a county's list (hundreds of thousands of rows): the rows are
+    read with their columns resolved once; an ID number already in canonical
+    form is checked in full (check character, birth date) only if it matches
+    nobody in the ledger, since every number in the ledger was checked when it
+    was entered; the ledger is read in table order (person rowid) rather than
+    in the file's order, so each page is read once; and the writes are
+    bulk_write's three statements per chunk.
+    """
+    conn = ledger.conn
     today = dt.date.today().isoformat()
-    # In chunks: a county's paid list is hundreds of thousands of rows, and
-    # only a chunk's lookups and updates need to be in memory at once.
-    for start in range(0, len(work), 50_000):
-        chunk = work[start:start + 50_000]
-        yield ImportProgress(start, len(work), "确认缴费")
-        known = _lookup(ledger.conn, [n for _, n, _ in chunk])
-        updates: list[tuple[str, dict[str, Any]]] = []
-        for row, number, name in chunk:
-            person = known.get(number)
-            if person is None:
-                _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
-                        "或先导入花名册", name, number)
+    work: list[_Paid] = []
+    seen: dict[str, tuple[str, int]] = {}
+    done = 0
+    for sp in plan.usable:
+        rows, header = sp.sheet.rows, sp.header
+        m = header.mapping
+        c_id, c_name = m["id_number"], m.get("name", -1)
+        c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
+        for i in range(header.row + 1, len(rows)):
+            cells = rows[i]
+            done += 1
+            if done % 20_000 == 0:
+                yield ImportProgress(done, total, "检查数据")
+            width = len(cells)
+            raw_id = cells[c_id] if c_id < width else None
+            first = cells[0] if width else None
+            number: str | None = None
+            if type(raw_id) is str and len(raw_id) == 18 and _CANONICAL_ID.match(raw_id) \
+                    and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
+                number = raw_id   # checked in full below if nobody has it
+            else:
+                row = _Row(sp.sheet.name, i + 1, cells, header)
+                if not any(present(c) for c in cells) or _is_total(cells, row):
+                    continue  # a blank or totals row, not a person
+            report.read += 1
+            if number is None:
+                number = _checked_id(report, row)
+                if number is None:
+                    continue
+            if number in seen:
+                row = _Row(sp.sheet.name, i + 1, cells, header)
+                first_sheet, first_row = seen[number]
+                where = f"第{first_row}行" if first_sheet == row.sheet else \
+                    f"工作表“{first_sheet}”第{first_row}行"
+                _refuse(report, row, "id_number", f"与{where}重复（同一身份证号）",
+                        id_text=number)
                 continue
-            if name and not _same_name(name, person[1]):
-                _refuse(report, row, "name", f"姓名不一致：台账中为“{person[1]}”，未确认，请核对",
-                        name, number, flag=True)
+            seen[number] = (sp.sheet.name, i + 1)
+            # The common case, ISO date text and a number, without the general
+            # parsers; anything else goes the careful way below.
+            raw_day = cells[c_date] if 0 <= c_date < width else None
+            raw_amount = cells[c_amount] if 0 <= c_amount < width else None
+            day: str | None = None
+            if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
+                    and raw_day[7] == "-" and raw_day <= today:
+                try:
+                    dt.date.fromisoformat(raw_day)
+                    day = raw_day
+                except ValueError:
+                    pass
+            amount: float | None = None
+            if raw_amount is not None and raw_amount != "":
+                if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
+                    amount = float(raw_amount)
+                else:
+                    day = None
+            if day is None:
+                row = _Row(sp.sheet.name, i + 1, cells, header)
+                try:
+                    day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
+                    if day > today:
+                        raise ValidationError(f"缴费日期 {day} 在今天之后")
+                except ValidationError as exc:
+                    _refuse(report, row, "paid_date", str(exc), id_text=number)
+                    continue
+                try:
+                    amount = parse_amount(row.get("amount"), "缴费金额")
+                except ValidationError as exc:
+                    _refuse(report, row, "amount", str(exc), id_text=number)
+                    continue
+            work.append(_Paid(sp, i + 1, number, cells[c_name] if 0 <= c_name < width else None,
+                              day, amount))
+    yield ImportProgress(done, total, "查找台账")
+    found = _find_persons(conn, [w.id_number for w in work])
+    with _big_cache(conn), _import_step(ledger, plan, report):
+        matched: list[tuple[int, int]] = []   # (person rowid, index in work)
+        for k, w in enumerate(work):
+            pid = found.get(w.id_number)
+            if pid is not None:
+                matched.append((pid, k))
                 continue
+            row = _row_of(w)
             try:
-                day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
-                if day > today:
-                    raise ValidationError(f"缴费日期 {day} 在今天之后")
+                idcard.normalize(w.id_number)
             except ValidationError as exc:
-                _refuse(report, row, "paid_date", str(exc), name, number)
+                _refuse(report, row, "id_number", str(exc), id_text=w.id_number)
                 continue
-            try:
-                amount = parse_amount(row.get("amount"), "缴费金额")
-            except ValidationError as exc:
-                _refuse(report, row, "amount", str(exc), name, number)
-                continue
-            updates.append((enrollment_gid(person[0], ledger.year),
-                            {"confirmed_date": day, "confirmed_amount": amount}))
-        _bulk(ledger, updates, "import_paid", txn, report)
+            _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
+                    "或先导入花名册", id_text=w.id_number)
+        matched.sort()
+        del found
+        missing: list[tuple[str, dict[str, Any]]] = []
+        for start in range(0, len(matched), 50_000):
+            chunk = matched[start:start + 50_000]
+            yield ImportProgress(done * (start + len(chunk)) // max(len(matched), 1),
+                                 total, "确认缴费")
+            items = []
+            targets = _paid_targets(conn, [(pid, k, work[k]) for pid, k in chunk], ledger.year)
+            report.unchanged += len(chunk) - len(targets)
+            for k, deleted, lname, eid, egid, clk, day, amount, pgid in targets:
+                w = work[k]
+                if deleted:  # the number's only or first match is a deleted person
+                    live = conn.execute("SELECT gid, name FROM person WHERE id_number=? AND "
+                                        "deleted=0", (w.id_number,)).fetchone()
+                    if live is None:
+                        _refuse(report, _row_of(w), "id_number", "台账中没有此人：请核实是否本"
+                                "辖区人员，或先导入花名册", id_text=w.id_number)
+                        continue
+                    pgid, eid = live[0], None
+                    lname = live[1] if w.name not in (None, "") and live[1] != w.name else None
+                if lname is not None:
+                    try:
+                        name = parse_name(cell_text(w.name))
+                    except ValidationError as exc:
+                        _refuse(report, _row_of(w), "name", str(exc), id_text=w.id_number)
+                        continue
+                    if not _same_name(name, lname):
+                        _refuse(report, _row_of(w), "name", f"姓名不一致：台账中为“{lname}”，"
+                                "未确认，请核对", name, w.id_number, flag=True)
+                        continue
+                values = {"confirmed_date": w.day, "confirmed_amount": w.amount}
+                if eid is None:  # rare: added before this year was opened, or see above
+                    missing.append((enrollment_gid(pgid, ledger.year), values))
+                    continue
+                # confirmed_date decides the status alone: no other facts are read.
+                items.append(BulkItem(eid, egid, clk, {"confirmed_date": day,
+                                                       "confirmed_amount": amount}, values))
+            result = ledger.bulk_write("enrollment", items, op="import_paid", txn=report.txn)
+            report.updated += result.changed
+            report.unchanged += result.unchanged
+        if missing:
+            _bulk(ledger, missing, "import_paid", report.txn or "", report)
+        # In the file's order, as the user will look them up.
+        order = {sp.sheet.name: n for n, sp in enumerate(plan.sheets)}
+        report.refused.sort(key=lambda r: (order.get(r.sheet, 0), r.row))
+        report.flagged.sort(key=lambda r: (order.get(r.sheet, 0), r.row))
+
+
+_CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
+
+
+def _checked_id(report: ImportReport, row: _Row) -> str | None:
+    """The row's ID number normalised, or None after refusing the row."""
+    raw_id = row.get("id_number")
+    if isinstance(raw_id, float) and raw_id.is_integer() and raw_id < 1e15:
+        raw_id = cell_text(raw_id)  # an old 15-digit number is exact as a float
+    if raw_id is None:
+        _refuse(report, row, "id_number", "身份证号为空")
+        return None
+    try:
+        return idcard.normalize(raw_id)
+    except ValidationError as exc:
+        _refuse(report, row, "id_number", str(exc), id_text=cell_text(raw_id))
+        return None
+
+
+def _find_persons(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int]:
+    """ID number → rowid of the live person with it. The join reads only the
+    ID index (numbers in order on both sides); the rows themselves are read
+    later in rowid order."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_ids(number TEXT PRIMARY KEY) "
+                 "WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.import_ids")
+    conn.executemany("INSERT OR IGNORE INTO temp.import_ids VALUES (?)", [(n,) for n in numbers])
+    out: dict[str, int] = {}
+    for number, pid in conn.execute(
+            "SELECT i.number, p.id FROM temp.import_ids i "
+            "JOIN person p INDEXED BY person_id_number ON p.id_number = i.number"):
+        out.setdefault(number, pid)   # a deleted person is caught in _paid_targets
+    conn.execute("DELETE FROM temp.import_ids")
+    return out
+
+
+def _paid_targets(conn: sqlite3.Connection, chunk: list[tuple[int, int, _Paid]],
+                  year: int) -> list[tuple[Any, ...]]:
+    """For (person rowid, k, row) in rowid order, the rows the paid list may
+    change, in one pass over person and enrollment in table order:
+    (k, deleted, ledger name if it differs from the file's, enrollment id and
+    gid, clk, confirmed date and amount, person gid if no enrollment for the
+    year). Rows whose person is live, named alike and already confirmed with
+    the same date and amount are left out: they are unchanged."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_rows(pid INTEGER PRIMARY KEY, "
+                 "k INTEGER, name TEXT, day TEXT, amount REAL)")
+    conn.execute("DELETE FROM temp.import_rows")
+    conn.executemany(
+        "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
+        [(pid, k, w.name if type(w.name) is str and w.name else
+          (cell_text(w.name) or None), w.day, w.amount) for pid, k, w in chunk])
+    rows = conn.execute(
+        "SELECT x.k, p.deleted, CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL "
+        "ELSE p.name END, e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
+        "CASE WHEN e.id IS NULL THEN p.gid END "
+        # CROSS JOIN keeps this order: the chunk's persons by rowid, rather than
+        # a scan of every person for each chunk.
+        "FROM temp.import_rows x CROSS JOIN person p ON p.id = x.pid "
+        "LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ? "
+        "WHERE p.deleted != 0 OR e.id IS NULL OR (x.name IS NOT NULL AND x.name != p.name) "
+        "OR e.confirmed_date IS NOT x.day OR e.confirmed_amount IS NOT x.amount "
+        "ORDER BY x.pid", (year,)).fetchall()
+    conn.execute("DELETE FROM temp.import_rows")
+    return rows
+
+
+def _row_of(w: _Paid) -> _Row:
+    return _Row(w.sheet.sheet.name, w.number, w.sheet.sheet.rows[w.number - 1], w.sheet.header)
 
 
 def _bulk(ledger: Ledger, updates: list[tuple[str, dict[str, Any]]], op: str, txn: str,

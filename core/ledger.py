@@ -27,8 +27,11 @@ from typing import Any
 from core import hlc as hlc_mod
 from core import idcard
 from core.changelog import (
-    ENTITIES, ApplyReport, BulkUpdateResult, Change, apply_changes, dumps, field_clock,
+    ENTITIES, ApplyReport, BulkItem, BulkUpdateResult, Change, apply_changes, change_values,
+    dumps, field_clock,
 )
+from core.changelog import bulk_write as changelog_bulk_write
+
 from core.domain import (
     CODE_LENGTH, NEXT_ACTION, Channel, Department, ExcludeReason, LastYear, Level, Reason,
     Relation, SubsidyCategory, SubsidyKind, VisitMethod, VisitOutcome,
@@ -626,6 +629,16 @@ class Ledger:
             return bulk_update(self.conn, self.clock, self.operator or None, op, entity,
                                updates, txn=txn)
 
+    def bulk_write(self, entity: str, items: list[BulkItem], *, op: str,
+                   txn: str | None = None) -> BulkUpdateResult:
+        """bulk_update for callers that have already read the rows (the paid
+        list reads person and enrollment in one pass)."""
+        with self._op(op) as o:
+            txn = txn or o.result.txn or self.clock.tick()
+            o.result.txn = txn
+            return changelog_bulk_write(self.conn, self.clock, self.operator or None, op, entity, items,
+                              txn=txn)
+
     # --- undo --------------------------------------------------------------
 
     def undo(self, txn: str) -> WriteResult:
@@ -652,17 +665,22 @@ class Ledger:
                     if "deleted" in spec.fields:
                         op.set(c.entity, c.gid, {"deleted": 1})
                     continue  # an enrollment or target goes with its person or unit
-                got = field_clock(self.conn, c.entity, c.gid, [c.field])
+                written = change_values(c.field, c.value)
+                got = field_clock(self.conn, c.entity, c.gid, list(written))
                 if got is None:
                     continue
-                written = json.loads(c.value) if c.value is not None else None
-                if got[1][c.field] != c.hlc and not self._set_by_txn(got[1][c.field], txn) \
-                        and got[0][c.field] != written:
-                    # Changed again since to something else: keep the newer value. (Equal
-                    # values pass: e.g. a later edit was itself undone in between.)
-                    skipped += 1
-                    continue
-                op.set(c.entity, c.gid, {c.field: self._value_at(c.entity, c.field, c.prev)})
+                before: dict[str, Any] = {}
+                for name, value in written.items():
+                    if got[1][name] != c.hlc and not self._set_by_txn(got[1][name], txn) \
+                            and got[0][name] != value:
+                        # Changed again since to something else: keep the newer value.
+                        # (Equal values pass: e.g. a later edit was itself undone in
+                        # between.)
+                        skipped += 1
+                        continue
+                    before[name] = self._value_at(c.entity, name, c.prev)
+                if before:
+                    op.set(c.entity, c.gid, before)
             op.result.skipped = skipped
         return self.last_result
 
@@ -680,9 +698,7 @@ class Ledger:
                                 (clock,)).fetchone()
         if row is None:
             return default
-        value = json.loads(row[1]) if row[1] is not None else None
-        if row[0] == "*":
-            value = (value or {}).get(field_name)
+        value = change_values(row[0], row[1]).get(field_name)
         return default if value is None else value
 
     def record_visit(self, household_gid: str, *, method: str, date: Any = None,
@@ -758,13 +774,25 @@ class _Op:
         self._apply([self._change(entity, gid, "*", dict(record), None)])
 
     def set(self, entity: str, gid: str, values: Mapping[str, Any]) -> None:
-        """Change fields; values equal to the current ones make no change row."""
+        """Change fields; values equal to the current ones make no change row.
+        Fields that had the same clock are set by one row ('+'), so a ledger
+        call is usually one row per entity, however many fields it sets."""
         got = field_clock(self.ledger.conn, entity, gid, list(values))
         if got is None:
             raise NotFoundError("要修改的记录不存在")
         current, clocks = got
-        self._apply([self._change(entity, gid, name, value, clocks[name])
-                     for name, value in values.items() if current[name] != value])
+        by_prev: dict[str, dict[str, Any]] = {}
+        for name, value in values.items():
+            if current[name] != value:
+                by_prev.setdefault(clocks[name], {})[name] = value
+        changes = []
+        for prev, fields in by_prev.items():
+            if len(fields) == 1:
+                [(name, value)] = fields.items()
+                changes.append(self._change(entity, gid, name, value, prev))
+            else:
+                changes.append(self._change(entity, gid, "+", fields, prev))
+        self._apply(changes)
 
 
 def json_value(change: Change) -> Any:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import gcpause
 from core.errors import ValidationError
 
 HEADER_SCAN_ROWS = 20
@@ -127,12 +128,15 @@ def read_sheets(path: str | Path) -> list[Sheet]:
         raise ValidationError(f"{path.name} 无法读取，文件可能已损坏或不是Excel文件（{exc}）") from None
     sheets = []
     try:
-        for name in book.sheet_names:
-            sheet = book.get_sheet_by_name(name)
-            rows = [list(r) for r in sheet.to_python(skip_empty_area=False)]
-            _fill_merged(rows, getattr(sheet, "merged_cell_ranges", None) or [])
-            if any(any(_present(c) for c in r) for r in rows):
-                sheets.append(Sheet(name, rows))
+        with gcpause.paused():
+            for name in book.sheet_names:
+                sheet = book.get_sheet_by_name(name)
+                rows = sheet.to_python(skip_empty_area=False)
+                if rows and type(rows[0]) is not list:  # older python-calamine: tuples
+                    rows = [list(r) for r in rows]
+                _fill_merged(rows, getattr(sheet, "merged_cell_ranges", None) or [])
+                if any(any(present(c) for c in r) for r in rows):
+                    sheets.append(Sheet(name, rows))
     finally:
         book.close()
     if not sheets:
@@ -148,7 +152,7 @@ def _fill_merged(rows: list[list[Any]], ranges: Sequence[Any]) -> None:
         for r in range(r0, min(r1, len(rows) - 1) + 1):
             row = rows[r]
             for c in range(c0, min(c1, len(row) - 1) + 1):
-                if not _present(row[c]):
+                if not present(row[c]):
                     row[c] = value
 
 
@@ -170,7 +174,7 @@ def _read_csv(data: bytes) -> list[list[Any]]:
     return [row for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
 
 
-def _present(value: Any) -> bool:
+def present(value: Any) -> bool:
     return value is not None and value != "" and not (isinstance(value, str) and not value.strip())
 
 
@@ -181,7 +185,7 @@ def find_header(sheet: Sheet, required: Sequence[str] = ("id_number",),
     (field → header text) for this source, tried first."""
     best: Header | None = None
     for i, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
-        titles = [str(c).strip() if _present(c) else "" for c in row]
+        titles = [str(c).strip() if present(c) else "" for c in row]
         mapping: dict[str, int] = {}
         if saved:
             by_title = {header_key(t): c for c, t in enumerate(titles) if t}
@@ -235,5 +239,5 @@ def iter_data(sheet: Sheet, header: Header) -> Iterator[tuple[int, list[Any]]]:
     header; blank rows skipped."""
     for i in range(header.row + 1, len(sheet.rows)):
         row = sheet.rows[i]
-        if any(_present(c) for c in row):
+        if any(present(c) for c in row):
             yield i + 1, row

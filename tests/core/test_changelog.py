@@ -11,11 +11,12 @@ import pytest
 
 from core import hlc, idcard
 from core.changelog import (
-    Change, apply_changes, canonical_dump, changes_since, dumps, knowledge,
+    Change, apply_changes, canonical_dump, change_values, changes_since, dumps, knowledge,
 )
 from core.errors import SyncError
 from core.ledger import Ledger, enrollment_gid, person_gid_for
 from core.store import guard, open_store
+from tests.core.factories import Builder, build_county
 from tests.core.test_convergence import ID_NUMBERS, build_base, conflicts_of, world
 
 BASE = 1_795_000_000_000
@@ -353,3 +354,97 @@ def test_an_id_number_filled_in_later_still_means_one_person():
         rows = a.conn.execute("SELECT count(*) FROM person WHERE id_number=? AND deleted=0",
                               (ID_NUMBERS[6],)).fetchone()[0]
         assert rows == 1
+
+
+# ---------------------------------------------------------------------------
+# '+': several fields of one entity set by one row
+
+
+def test_a_multi_field_change_merges_each_field_on_its_own(mem):
+    s = mem()
+    apply(s, base_changes())
+    # A newer phone from N2 arrives first; then N1's older row setting phone and notes.
+    apply(s, [ch(ts(20, N2), "person", P, "phone", "13900000002", ts(3))])
+    both = ch(ts(10), "person", P, "+", {"phone": "13800000001", "notes": "外出务工"}, ts(3))
+    report = apply(s, [both])
+    assert value(s, "person", "phone", P) == "13900000002"   # newer single edit wins
+    assert value(s, "person", "notes", P) == "外出务工"        # the other field applies
+    assert report.conflicts == 1                            # the phones were concurrent
+    assert apply(s, [both]).known == 1                      # idempotent
+
+
+def test_a_multi_field_change_gives_the_same_state_in_any_order(mem):
+    changes = base_changes() + [
+        ch(ts(10), "enrollment", E, "+", {"claim_date": "2026-09-01", "claim_channel": "wechat"},
+           ts(4)),
+        ch(ts(11, N2), "enrollment", E, "claim_channel", "cash", ts(4)),
+        ch(ts(12, N3), "enrollment", E, "+", {"confirmed_date": "2026-09-02",
+                                              "confirmed_amount": 400.0}, ts(4)),
+    ]
+    dumps_seen = set()
+    for order in itertools.islice(itertools.permutations(changes), 0, None, 97):
+        s = mem()
+        apply(s, list(order))
+        dumps_seen.add(repr(canonical_dump(s.conn)))
+        s.close()
+    assert len(dumps_seen) == 1
+    s = mem()
+    apply(s, changes)
+    assert value(s, "enrollment", "claim_channel", E) == "cash"
+    assert value(s, "enrollment", "status", E) == "confirmed"
+
+
+def test_a_multi_field_change_for_an_entity_not_here_yet_waits(mem):
+    s = mem()
+    edit = ch(ts(10, N2), "person", P, "+", {"phone": "13900000002", "notes": "x"}, ts(3))
+    assert apply(s, base_changes()[:2] + [edit]).pending == 1
+    apply(s, base_changes()[2:])
+    assert value(s, "person", "phone", P) == "13900000002"
+    assert value(s, "person", "notes", P) == "x"
+
+
+@pytest.mark.parametrize("bad", [
+    {"shoe_size": 42, "phone": "13800000001"},   # a field this version does not know
+    {},                                           # nothing
+    ["phone", "13800000001"],                     # not an object
+])
+def test_a_malformed_multi_field_change_is_refused(mem, bad):
+    s = mem()
+    with pytest.raises(SyncError):
+        apply(s, base_changes() + [ch(ts(10), "person", P, "+", bad, ts(3))])
+    assert s.conn.execute("SELECT count(*) FROM change").fetchone()[0] == 0
+
+
+def test_one_ledger_call_writes_one_row_per_entity_and_undo_restores_every_field(tmp_path):
+    store = open_store(tmp_path / "t.db")
+    try:
+        ledger = Ledger(store, operator="测试")
+        build_county(ledger)
+        b = Builder(ledger)
+        gid = b.person(b.household(), "赵大成")
+        ledger.claim_paid(gid, date="2026-09-01", channel="微信")
+        rows = store.conn.execute("SELECT field, value FROM change WHERE txn=?",
+                                  (ledger.last_result.txn,)).fetchall()
+        assert [f for f, _ in rows] == ["+"]
+        assert set(change_values(*rows[0])) == {"claim_date", "claim_channel", "claim_by"}
+        # Fields with different clocks: one row per clock, each with its own prev.
+        ledger.edit_person(gid, phone="13800000009")
+        ledger.edit_person(gid, phone="13800000010", notes="外出")
+        rows = store.conn.execute("SELECT field, prev FROM change WHERE txn=? ORDER BY hlc",
+                                  (ledger.last_result.txn,)).fetchall()
+        assert sorted(f for f, _ in rows) == ["notes", "phone"]
+        assert rows[0][1] != rows[1][1]
+        ledger.undo(ledger.last_result.txn)
+        row = store.conn.execute("SELECT phone, notes FROM person WHERE gid=?", (gid,)).fetchone()
+        assert row == ("13800000009", None)
+    finally:
+        store.close()
+
+
+def test_bulk_write_encodes_like_dumps():
+    from core.changelog import _encode_object
+
+    for values in ({"confirmed_amount": 400.0, "confirmed_date": "2026-09-01"},
+                   {"notes": "引号\"与\\反斜杠", "phone": None, "count": 3},
+                   {"milestones": [1, 2], "name": "一组"}):
+        assert _encode_object(values) == dumps(values)

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from core import hlc, idcard
 from core.changelog import (
-    CHANGE_COLUMNS, Change, apply_changes, canonical_dump, changes_since, knowledge,
-    refresh_enrollment, refresh_household_visits, refresh_person,
+    CHANGE_COLUMNS, Change, apply_changes, canonical_dump, change_values, changes_since, dumps,
+    knowledge, refresh_enrollment, refresh_household_visits, refresh_person,
 )
 from core.errors import CbtError
 from core.ledger import Ledger, person_gid_for
@@ -562,8 +562,11 @@ def check_conflicts(w: World) -> None:
     for c in log:
         if c.field == "*":
             creations.setdefault((c.entity, c.gid), []).append(c)
-        else:
-            writes.setdefault((c.entity, c.gid, c.field), []).append(c)
+            continue
+        # A '+' row is several field writes sharing one clock.
+        for name, value in change_values(c.field, c.value).items():
+            writes.setdefault((c.entity, c.gid, name), []).append(
+                c._replace(field=name, value=dumps(value)))
     expected = set()
     for (entity, gid, fname), cs in writes.items():
         if len(cs) != 2 or len(creations.get((entity, gid), [])) != 1:

@@ -17,7 +17,7 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from core import idcard
-from core.changelog import canonical_dump
+from core.changelog import canonical_dump, change_values
 from core.errors import ValidationError
 from core.export import write_rows
 from core.importer import (
@@ -27,8 +27,8 @@ from core.ledger import Ledger, enrollment_gid
 from core.policy import load_policy
 from core.reconcile import unconfirmed_claims
 from tests.core.factories import (
-    G111, G112, G121, T2, Builder, bad_checksum, build_county, enrollment, make_id,
-    made_up_name, row, snapshot,
+    G111, G112, G121, T2, Builder, bad_checksum, build_county, change_count, enrollment,
+    make_id, made_up_name, row, snapshot, status,
 )
 from tests.core.test_tabular import write_xls
 
@@ -846,12 +846,14 @@ def test_undo_a_paid_list_import(ledger, village, tmp_path):
     dump_before = canonical_dump(conn)
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.txn
-    imported = conn.execute("SELECT entity, field, op FROM change WHERE txn=? ORDER BY hlc",
-                            (report.txn,)).fetchall()
-    assert imported == [("enrollment", "confirmed_date", "import_paid"),
-                        ("enrollment", "confirmed_amount", "import_paid")] * 2
+    imported = conn.execute("SELECT entity, field, value, op FROM change WHERE txn=? "
+                            "ORDER BY hlc", (report.txn,)).fetchall()
+    # One row per person: date and amount are one fact, set together.
+    assert [(e, f, op) for e, f, _, op in imported] == [("enrollment", "+", "import_paid")] * 2
+    assert {tuple(change_values(f, v)) for _, f, v, _ in imported} == {
+        ("confirmed_amount", "confirmed_date")}
     result = ledger.undo(report.txn)
-    assert result.skipped == 0 and len(result.changes) == 4
+    assert result.skipped == 0 and len(result.changes) == 2
     assert enrollment(conn, village["赵大成"])["status"] == "claimed"
     assert enrollment(conn, village["钱玉兰"])["status"] == "unpaid"
     for gid in (village["赵大成"], village["钱玉兰"]):
@@ -1078,8 +1080,9 @@ def test_special_and_roster_imports_write_change_rows(ledger, village, tmp_path)
     mark = conn.execute("SELECT max(hlc) FROM change").fetchone()[0]
     do_import(ledger, xlsx(tmp_path / "低保.xlsx",
                            [SPECIAL_HEADER, [1, "赵大成", make_id(1), "低保"]]), "special")
-    fields = {(e, f, op) for e, f, op in conn.execute(
-        "SELECT entity, field, op FROM change WHERE hlc > ?", (mark,))}
+    fields = {(e, name, op) for e, f, v, op in conn.execute(
+        "SELECT entity, field, value, op FROM change WHERE hlc > ?", (mark,))
+        for name in change_values(f, v)}
     assert {("enrollment", "subsidy_category", "set_subsidy"),
             ("enrollment", "subsidy_kind", "set_subsidy"),
             ("person", "categories", "set_subsidy")} <= fields
@@ -1161,3 +1164,82 @@ def test_sheets_without_a_header_are_in_the_report(ledger, village, tmp_path):
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.skipped_sheets == ["说明"]
     assert ["跳过", "说明"] == report_rows(report)[1][:2]
+
+
+# ---------------------------------------------------------------------------
+# The paid list's fast path (canonical IDs checked only when nobody has them,
+# the ledger read in table order, unchanged rows left out in SQL)
+
+
+def test_paid_list_finds_the_live_person_when_a_deleted_one_shares_the_number(
+        ledger, b, tmp_path):
+    hh = b.household(G111)
+    gone = b.person(hh, "赵大成", id_number=make_id(1))
+    ledger.delete_person(gone)
+    back = b.person(hh, "赵大成", id_number=make_id(1))
+    only_deleted = b.person(hh, "钱玉兰", id_number=make_id(2))
+    ledger.delete_person(only_deleted)
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.updated == 1
+    assert enrollment(ledger.conn, back)["status"] == "confirmed"
+    assert [(r.row, r.reason[:7]) for r in report.refused] == [(3, "台账中没有此人")]
+
+
+def test_paid_list_checks_an_unknown_canonical_number_in_full(ledger, village, tmp_path):
+    rows = [PAID_HEADER,
+            [1, "王伟", "居民身份证", bad_checksum(nid(7)), 400, "2026-10-02"],
+            [2, "赵大成", "居民身份证", f"  {make_id(1)}", 400, "2026-10-02"],     # spaces
+            [3, "李四", "居民身份证", nid(8), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.updated == 1
+    assert [(r.row, r.reason[:6]) for r in report.refused] == [
+        (2, "身份证号校验"), (4, "台账中没有此")]
+
+
+def test_paid_list_names_that_differ_only_in_spaces_or_dots_match(ledger, b, tmp_path):
+    hh = b.household(G111)
+    a = b.person(hh, "买买提·艾力", id_number=make_id(1))
+    c = b.person(hh, "赵大成", id_number=make_id(2))
+    rows = [PAID_HEADER, [1, "买买提•艾力", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, " 赵大成 ", "居民身份证", make_id(2), 400, "2026-10-02"],
+            [3, "赵大成", "居民身份证", make_id(3), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.flagged == []
+    assert {status(ledger.conn, g) for g in (a, c)} == {"confirmed"}
+
+
+def test_paid_list_refusals_are_listed_in_the_files_order(ledger, village, tmp_path):
+    rows = [PAID_HEADER,
+            [1, "王伟", "居民身份证", nid(1), 400, "2026-10-02"],          # not in ledger
+            [2, "赵大成", "居民身份证", make_id(1), 400, "昨天"],          # bad date
+            [3, "钱玉兰", "居民身份证", "4.50321E+17", 400, "2026-10-02"],  # number
+            [4, "赵小峰", "居民身份证", make_id(3), "四百", "2026-10-02"]]  # bad amount
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert [r.row for r in report.refused] == [2, 3, 4, 5]
+
+
+def test_a_second_paid_list_import_reads_every_row_as_unchanged(ledger, village, tmp_path):
+    rows = [PAID_HEADER] + [[k, n, "居民身份证", make_id(k), 400, "2026-10-02"] for k, n in
+                            enumerate(("赵大成", "钱玉兰", "赵小峰"), start=1)]
+    path = xlsx(tmp_path / "已缴费.xlsx", rows)
+    assert do_import(ledger, path, "paid").updated == 3
+    before = change_count(ledger.conn)
+    again = do_import(ledger, path, "paid")
+    assert (again.updated, again.unchanged) == (0, 3)
+    assert change_count(ledger.conn) == before
+
+
+def test_the_cycle_collector_is_paused_only_while_importing(ledger, village, tmp_path):
+    import gc
+
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert gc.isenabled()
+    steps = run_import(ledger, plan)
+    next(steps)
+    assert not gc.isenabled()
+    steps.close()   # cancelled: rolled back, collector back on
+    assert gc.isenabled()
+    assert enrollment(ledger.conn, village["赵大成"])["status"] == "unpaid"
