@@ -413,10 +413,11 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
 
 @contextlib.contextmanager
 def _big_cache(conn: sqlite3.Connection) -> Iterator[None]:
-    # A bigger page cache for the length of the import: a county-wide list
-    # touches most of the person and enrollment tables.
+    # A bigger page cache (128 MB) for the length of the import: a county-wide
+    # list touches most of the person and enrollment tables. Not more: the
+    # parsed workbook is in memory too, and the peak must stay under 1 GB.
     cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-    conn.execute("PRAGMA cache_size=-262144")
+    conn.execute("PRAGMA cache_size=-131072")
     try:
         yield
     finally:
@@ -576,6 +577,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                     continue
             work.append(_Paid(sp, i + 1, number, cells[c_name] if 0 <= c_name < width else None,
                               day, amount))
+    del seen
     yield ImportProgress(done, total, "查找台账")
     found = _find_persons(conn, [w.id_number for w in work])
     with _big_cache(conn), _import_step(ledger, plan, report):
