@@ -812,7 +812,7 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
     row_updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     seen = ""
     tick = clock.tick
-    encoded: dict[tuple[tuple[str, Any], ...] | None, str] = {}
+    encoded: dict[tuple[tuple[str, type, Any], ...] | None, str] = {}
     for item in items:
         current = item.current
         changed = {k: v for k, v in item.values.items() if current[k] != v}
@@ -837,7 +837,8 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
             else:
                 # A list's rows mostly repeat a few values (a paid list: one
                 # amount, the days of a campaign): encode each set once.
-                key = tuple(fields.items())
+                # With types: 1, 1.0 and True hash alike but encode differently.
+                key = tuple((k, type(v), v) for k, v in fields.items())
                 try:
                     text = encoded.get(key)
                 except TypeError:  # a list or dict among the values: not hashable

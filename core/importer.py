@@ -542,6 +542,17 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                 _refuse(report, row, "id_number", f"与{where}重复（同一身份证号）",
                         id_text=number)
                 continue
+            raw_name = cells[c_name] if 0 <= c_name < width else None
+            if raw_name not in (None, "") and not (type(raw_name) is str
+                                                 and _PLAIN_NAME.fullmatch(raw_name)):
+                # A name that may not be one is refused now, before it can make
+                # a later row of the same person look like a duplicate.
+                try:
+                    parse_name(cell_text(raw_name))
+                except ValidationError as exc:
+                    _refuse(report, _Row(sp.sheet.name, i + 1, cells, header), "name",
+                            str(exc), id_text=number)
+                    continue
             seen[number] = (sp.sheet.name, i + 1)
             # The common case, ISO date text and a number, without the general
             # parsers; anything else goes the careful way below.
@@ -645,6 +656,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
 
 
 _CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
+_PLAIN_NAME = re.compile(r"[\u4e00-\u9fff·•]{1,30}")
 
 
 def _checked_id(report: ImportReport, row: _Row) -> str | None:

@@ -1243,3 +1243,12 @@ def test_the_cycle_collector_is_paused_only_while_importing(ledger, village, tmp
     steps.close()   # cancelled: rolled back, collector back on
     assert gc.isenabled()
     assert enrollment(ledger.conn, village["赵大成"])["status"] == "unpaid"
+
+
+def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, village,
+                                                                       tmp_path):
+    rows = [PAID_HEADER, [1, "赵大成1", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert [r.row for r in report.refused] == [2]
+    assert enrollment(ledger.conn, village["赵大成"])["confirmed_date"] == "2026-10-02"
