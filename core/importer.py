@@ -374,16 +374,8 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
             if _is_total(cells, row):
                 continue  # a totals row, not a person
             report.read += 1
-            raw_id = row.get("id_number")
-            if isinstance(raw_id, float) and raw_id.is_integer() and raw_id < 1e15:
-                raw_id = cell_text(raw_id)  # an old 15-digit number is exact as a float
-            if raw_id is None:
-                _refuse(report, row, "id_number", "身份证号为空")
-                continue
-            try:
-                number_text = idcard.normalize(raw_id)
-            except ValidationError as exc:
-                _refuse(report, row, "id_number", str(exc), id_text=cell_text(raw_id))
+            number_text = _checked_id(report, row)
+            if number_text is None:
                 continue
             raw_name = row.get("name")
             name = ""
@@ -394,10 +386,7 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
                     _refuse(report, row, "name", str(exc), id_text=number_text)
                     continue
             if number_text in seen:
-                first_sheet, first_row = seen[number_text]
-                where = f"第{first_row}行" if first_sheet == row.sheet else \
-                    f"工作表“{first_sheet}”第{first_row}行"
-                _refuse(report, row, "id_number", f"与{where}重复（同一身份证号）", name,
+                _refuse(report, row, "id_number", _duplicate(seen[number_text], row), name,
                         number_text)
                 continue
             seen[number_text] = (row.sheet, row.number)
@@ -536,11 +525,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                     continue
             if number in seen:
                 row = _Row(sp.sheet.name, i + 1, cells, header)
-                first_sheet, first_row = seen[number]
-                where = f"第{first_row}行" if first_sheet == row.sheet else \
-                    f"工作表“{first_sheet}”第{first_row}行"
-                _refuse(report, row, "id_number", f"与{where}重复（同一身份证号）",
-                        id_text=number)
+                _refuse(report, row, "id_number", _duplicate(seen[number], row), id_text=number)
                 continue
             raw_name = cells[c_name] if 0 <= c_name < width else None
             if raw_name not in (None, "") and not (type(raw_name) is str
@@ -657,6 +642,13 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
 
 _CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
 _PLAIN_NAME = re.compile(r"[\u4e00-\u9fff·•]{1,30}")
+
+
+def _duplicate(first: tuple[str, int], row: _Row) -> str:
+    """The reason for refusing a second row of one ID number."""
+    sheet, number = first
+    where = f"第{number}行" if sheet == row.sheet else f"工作表“{sheet}”第{number}行"
+    return f"与{where}重复（同一身份证号）"
 
 
 def _checked_id(report: ImportReport, row: _Row) -> str | None:
