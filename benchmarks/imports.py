@@ -42,9 +42,16 @@ for _ in run_import(ledger, plan):
 total = time.perf_counter() - t
 r = plan.report
 store.close()
+# VmHWM is this process's own peak. ru_maxrss is not: Linux carries the
+# parent's peak into a child across fork and exec, so it reported the
+# benchmark's own memory (the openpyxl writer and the baseline parse).
+try:
+    with open("/proc/self/status") as fh:
+        peak = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"total": total, "prepare": t_prepare, "read": r.read, "updated": r.updated,
-                  "unchanged": r.unchanged, "refused": len(r.refused),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "unchanged": r.unchanged, "refused": len(r.refused), "peak_mb": peak}}))
 """
 
 

@@ -31,7 +31,8 @@ import hashlib
 import re
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -42,7 +43,7 @@ from core.domain import (
     Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
 )
 from core.errors import CbtError, ValidationError
-from core.ledger import Ledger, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone
+from core.ledger import Ledger, campaign_year, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone
 from core.policy import load_policy
 from core.tabular import (
     FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, present,
@@ -152,6 +153,21 @@ class SheetPlan:
 
 
 @dataclass
+class LedgerIds:
+    """The ledger's live ID numbers, read while a paid list was being parsed:
+    number → person rowid << 32 | rowid of that person's enrollment for `year`
+    (0 if none or not known).
+
+    A hint, not the truth: it may be partial (reading stops when the parse
+    ends) or stale (the ledger may change before the import runs). A number it
+    lacks is looked up in SQL, and every hit is checked against the person row
+    it names before it is used."""
+
+    year: int
+    packed: dict[str, int]
+
+
+@dataclass
 class ImportPlan:
     path: Path
     kind: Kind
@@ -159,6 +175,7 @@ class ImportPlan:
     sheets: list[SheetPlan]
     unknown_units: Counter = field(default_factory=Counter)    # "村/组" text → rows
     report: ImportReport | None = None
+    ledger_ids: LedgerIds | None = None
 
     @property
     def usable(self) -> list[SheetPlan]:
@@ -226,7 +243,11 @@ def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
     kind = Kind.parse(kind, "名单类型")
     options = options or ImportOptions()
     path = Path(path)
-    sheets = read_sheets(path)
+    ids = None
+    if kind == Kind.PAID:
+        sheets, ids = _read_with_ids(conn, path)
+    else:
+        sheets = read_sheets(path)
     plans = []
     for sheet in sheets:
         header = find_header(sheet, REQUIRED[kind])
@@ -237,7 +258,7 @@ def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
             if sheet.name in options.mappings:
                 header.mapping = dict(options.mappings[sheet.name])
         plans.append(SheetPlan(sheet, header))
-    plan = ImportPlan(path, kind, file_hash(path), plans)
+    plan = ImportPlan(path, kind, file_hash(path), plans, ledger_ids=ids)
     if not plan.usable:
         need = "、".join(FIELD_LABELS[f] for f in REQUIRED[kind])
         raise ValidationError(f"{path.name} 的前20行里找不到表头（至少要有“{need}”列）。"
@@ -251,6 +272,46 @@ def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
             if place and units.find(place, options) is None:
                 plan.unknown_units[place] += 1
     return plan
+
+
+_MASK32 = (1 << 32) - 1
+
+
+def _read_with_ids(conn: sqlite3.Connection, path: Path) -> tuple[list[Sheet], LedgerIds]:
+    """read_sheets, and meanwhile the ledger's ID numbers (LedgerIds).
+
+    python-calamine parses without holding the GIL, so for a county's list
+    this thread has a second or two of a core to itself: reading the IDs then
+    costs the import nothing, and saves it looking 400,000 numbers up one by
+    one later. Reading stops as soon as the parse is done, so a short list
+    against a large ledger waits for nothing."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbt-read") as pool:
+        parsing = pool.submit(read_sheets, path)
+        ids = read_ledger_ids(conn, campaign_year(conn), until=parsing.done)
+        sheets = parsing.result()
+    return sheets, ids
+
+
+def read_ledger_ids(conn: sqlite3.Connection, year: int,
+                    until: Callable[[], bool] | None = None) -> LedgerIds:
+    """LedgerIds for `year`: all of them, or as many as were read before
+    `until()` turned true."""
+    packed: dict[str, int] = {}
+    # Persons in table order, each with this year's enrollment found by gid:
+    # the rowids let the import read both rows directly.
+    cur = conn.execute(
+        "SELECT p.id_number, (p.id << 32) | CASE WHEN e.id <= ?2 THEN e.id ELSE 0 END "
+        "FROM person p LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ?1 "
+        "WHERE p.id_number IS NOT NULL AND p.deleted = 0", (year, _MASK32))
+    try:
+        while until is None or not until():
+            batch = cur.fetchmany(20_000)
+            if not batch:
+                break
+            packed.update(batch)
+    finally:
+        cur.close()
+    return LedgerIds(year, packed)
 
 
 def _place_text(row: list[Any], header: Header) -> str:
@@ -575,13 +636,19 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                               day, amount))
     del seen
     yield ImportProgress(done, total, "查找台账")
-    found = _find_persons(conn, [w.id_number for w in work])
+    ids = plan.ledger_ids.packed if plan.ledger_ids and plan.ledger_ids.year == ledger.year \
+        else {}
+    found = _find_persons(conn, [w.id_number for w in work if w.id_number not in ids])
     with _big_cache(conn), _import_step(ledger, plan, report):
-        matched: list[tuple[int, int]] = []   # (person rowid, index in work)
+        matched: list[tuple[int, int, int]] = []   # (person rowid, enrollment rowid, k)
         for k, w in enumerate(work):
+            packed = ids.get(w.id_number)
+            if packed is not None:
+                matched.append((packed >> 32, packed & _MASK32, k))
+                continue
             pid = found.get(w.id_number)
             if pid is not None:
-                matched.append((pid, k))
+                matched.append((pid, 0, k))
                 continue
             row = _row_of(w)
             try:
@@ -592,18 +659,22 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
             _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
                     "或先导入花名册", id_text=w.id_number)
         matched.sort()
-        del found
+        # The hint has served (and is stale once this import writes): free it
+        # before the writes fill the page cache.
+        del found, ids
+        plan.ledger_ids = None
         missing: list[tuple[str, dict[str, Any]]] = []
         for start in range(0, len(matched), 50_000):
             chunk = matched[start:start + 50_000]
             yield ImportProgress(done * (start + len(chunk)) // max(len(matched), 1),
                                  total, "确认缴费")
             items = []
-            targets = _paid_targets(conn, [(pid, k, work[k]) for pid, k in chunk], ledger.year)
+            targets = _paid_targets(conn, [(pid, eid, k, work[k]) for pid, eid, k in chunk],
+                                    ledger.year)
             report.unchanged += len(chunk) - len(targets)
-            for k, deleted, lname, eid, egid, clk, day, amount, pgid in targets:
+            for k, other, lname, eid, egid, clk, day, amount, pgid in targets:
                 w = work[k]
-                if deleted:  # the number's only or first match is a deleted person
+                if other:  # a deleted person, or one whose number changed since prepare
                     live = conn.execute("SELECT gid, name FROM person WHERE id_number=? AND "
                                         "deleted=0", (w.id_number,)).fetchone()
                     if live is None:
@@ -683,32 +754,41 @@ def _find_persons(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int
     return out
 
 
-def _paid_targets(conn: sqlite3.Connection, chunk: list[tuple[int, int, _Paid]],
+def _paid_targets(conn: sqlite3.Connection, chunk: list[tuple[int, int, int, _Paid]],
                   year: int) -> list[tuple[Any, ...]]:
-    """For (person rowid, k, row) in rowid order, the rows the paid list may
-    change, in one pass over person and enrollment in table order:
-    (k, deleted, ledger name if it differs from the file's, enrollment id and
-    gid, clk, confirmed date and amount, person gid if no enrollment for the
-    year). Rows whose person is live, named alike and already confirmed with
-    the same date and amount are left out: they are unchanged."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_rows(pid INTEGER PRIMARY KEY, "
-                 "k INTEGER, name TEXT, day TEXT, amount REAL)")
+    """For (person rowid, enrollment rowid or 0, k, row) in rowid order, the
+    rows the paid list may change, in one pass over person and enrollment in
+    table order: (k, not this person (deleted, or the number is no longer
+    theirs), ledger name if it differs from the file's, enrollment id and gid,
+    clk, confirmed date and amount, person gid if no enrollment for the year).
+    Rows whose person is live, named alike and already confirmed with the same
+    date and amount are left out: they are unchanged."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_rows(seq INTEGER PRIMARY KEY, "
+                 "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "
+                 "amount REAL)")
     conn.execute("DELETE FROM temp.import_rows")
     conn.executemany(
-        "INSERT OR IGNORE INTO temp.import_rows VALUES (?, ?, ?, ?, ?)",
-        [(pid, k, w.name if type(w.name) is str and w.name else
-          (cell_text(w.name) or None), w.day, w.amount) for pid, k, w in chunk])
+        "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(pid, eid, k, w.id_number, w.name if type(w.name) is str and w.name else
+          (cell_text(w.name) or None), w.day, w.amount) for pid, eid, k, w in chunk])
     rows = conn.execute(
-        "SELECT x.k, p.deleted, CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL "
-        "ELSE p.name END, e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
+        "SELECT x.k, p.deleted != 0 OR p.id_number IS NOT x.number, "
+        "CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL ELSE p.name END, "
+        "e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
         "CASE WHEN e.id IS NULL THEN p.gid END "
         # CROSS JOIN keeps this order: the chunk's persons by rowid, rather than
-        # a scan of every person for each chunk.
+        # a scan of every person for each chunk. The enrollment is read by the
+        # rowid LedgerIds gave, else found by gid; either way its gid is
+        # checked ('+' keeps the planner off the gid index for that check).
         "FROM temp.import_rows x CROSS JOIN person p ON p.id = x.pid "
-        "LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ? "
-        "WHERE p.deleted != 0 OR e.id IS NULL OR (x.name IS NOT NULL AND x.name != p.name) "
+        "LEFT JOIN enrollment e ON e.id = coalesce(nullif(x.eid, 0), "
+        "(SELECT id FROM enrollment WHERE gid = p.gid || '/' || ?1)) "
+        "AND +e.gid = p.gid || '/' || ?1 "
+        "WHERE p.deleted != 0 OR p.id_number IS NOT x.number OR e.id IS NULL "
+        "OR (x.name IS NOT NULL AND x.name != p.name) "
         "OR e.confirmed_date IS NOT x.day OR e.confirmed_amount IS NOT x.amount "
-        "ORDER BY x.pid", (year,)).fetchall()
+        "ORDER BY x.seq", (year,)).fetchall()
     conn.execute("DELETE FROM temp.import_rows")
     return rows
 

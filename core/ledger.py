@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ def person_gid_for(id_number: str | None) -> str:
                                  digest_size=10).hexdigest()
         return "p" + digest
     return "p" + uuid.uuid4().hex[:20]
+
+
+def campaign_year(conn: sqlite3.Connection) -> int:
+    """The year the campaign enrolls for (settings), as a Ledger on this
+    database would take it."""
+    row = conn.execute("SELECT value FROM settings WHERE key='campaign_year'").fetchone()
+    return int(row[0]) if row and row[0] else DEFAULT_YEAR
 
 
 def enrollment_gid(person_gid: str, year: int) -> str:
@@ -177,7 +185,7 @@ class Ledger:
         self.store = store
         self.conn = store.conn
         self.operator = operator if operator is not None else (store.setting("operator") or "")
-        self.year = year or int(store.setting("campaign_year") or DEFAULT_YEAR)
+        self.year = year or campaign_year(self.conn)
         last = self.conn.execute("SELECT max(max_hlc) FROM knowledge").fetchone()[0]
         self.clock = hlc_mod.Clock(store.node, last=last)
         self._current: WriteResult | None = None

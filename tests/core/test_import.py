@@ -21,7 +21,8 @@ from core.changelog import canonical_dump, change_values
 from core.errors import ValidationError
 from core.export import write_rows
 from core.importer import (
-    ImportOptions, ImportReport, group_number, prepare, report_rows, run_import, village_key,
+    ImportOptions, ImportReport, group_number, prepare, read_ledger_ids, report_rows, run_import,
+    village_key,
 )
 from core.ledger import Ledger, enrollment_gid
 from core.policy import load_policy
@@ -92,8 +93,13 @@ def write_csv(path: Path, rows: list[list], encoding: str) -> Path:
 
 
 def do_import(ledger: Ledger, path: Path, kind: str,
-              options: ImportOptions | None = None) -> ImportReport:
+              options: ImportOptions | None = None, *, hint: bool = True) -> ImportReport:
     plan = prepare(ledger.conn, path, kind, options)
+    if plan.ledger_ids is not None:
+        # A paid list's ID hint is read only while the file parses, which for
+        # a test's few rows takes no time: make it whole, or drop it, so that
+        # each way of finding persons is tested for what it is.
+        plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year) if hint else None
     for _ in run_import(ledger, plan, options):
         pass
     assert plan.report is not None
@@ -1252,3 +1258,73 @@ def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, 
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert [r.row for r in report.refused] == [2]
     assert enrollment(ledger.conn, village["赵大成"])["confirmed_date"] == "2026-10-02"
+
+
+# LedgerIds: the ID numbers read while a paid list parses are a hint, checked
+# against the ledger when the import runs.
+
+
+@pytest.mark.parametrize("hint", [True, False], ids=["hint", "no-hint"])
+def test_paid_list_with_or_without_the_id_hint_writes_the_same(ledger, b, tmp_path, hint):
+    lg, bb = ledger, b
+    hh = bb.household(G111)
+    a = bb.person(hh, "赵大成", id_number=make_id(1))
+    c = bb.person(hh, "钱玉兰", id_number=make_id(2))
+    lg.confirm_paid(c, date="2026-10-02", amount=400)
+    d = bb.person(hh, "孙建华", id_number=make_id(3))
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"],        # unchanged
+            [3, "孙建军", "居民身份证", make_id(3), 400, "2026-10-02"],        # other name
+            [4, "李四", "居民身份证", nid(1), 400, "2026-10-02"]]              # not in ledger
+    report = do_import(lg, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=hint)
+    assert (report.updated, report.unchanged) == (1, 1)
+    assert [r.row for r in report.flagged] == [4] and [r.row for r in report.refused] == [5]
+    assert [status(lg.conn, g) for g in (a, c, d)] == ["confirmed", "confirmed", "unpaid"]
+
+
+def test_a_stale_id_hint_is_checked_against_the_ledger(ledger, b, tmp_path):
+    """The ledger changes between reading the file and importing it."""
+    hh = b.household(G111)
+    moved = b.person(hh, "赵大成", id_number=make_id(1))
+    gone = b.person(hh, "钱玉兰", id_number=make_id(2))
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, "赵大成", "居民身份证", make_id(4), 400, "2026-10-02"],
+            [3, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"],
+            [4, "孙建华", "居民身份证", make_id(5), 400, "2026-10-02"]]
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year)
+    assert {make_id(1), make_id(2)} <= plan.ledger_ids.packed.keys()
+    ledger.edit_person(moved, id_number=make_id(4))   # a mistyped number corrected
+    ledger.delete_person(gone)
+    added = b.person(hh, "孙建华", id_number=make_id(5))
+    for _ in run_import(ledger, plan):
+        pass
+    report = plan.report
+    assert [(r.row, r.reason[:7]) for r in report.refused] == [(2, "台账中没有此人"),
+                                                               (4, "台账中没有此人")]
+    assert report.updated == 2
+    assert [status(ledger.conn, g) for g in (moved, added)] == ["confirmed", "confirmed"]
+    assert plan.ledger_ids is None   # freed once used: it is stale after the import
+
+
+def test_an_id_hint_naming_another_row_or_year_is_not_trusted(ledger, b, tmp_path):
+    hh = b.household(G111)
+    a = b.person(hh, "赵大成", id_number=make_id(1))
+    c = b.person(hh, "钱玉兰", id_number=make_id(2))
+    z = b.person(hh, "孙建华", id_number=make_id(3))
+    other = ledger.conn.execute("SELECT id, gid, confirmed_date FROM enrollment WHERE "
+                                "person_gid = ?", (z,)).fetchone()
+    for person_gid, number, hint in ((a, make_id(1), read_ledger_ids(ledger.conn, YEAR)),
+                                     (c, make_id(2), read_ledger_ids(ledger.conn, YEAR + 1))):
+        if hint.year == YEAR:
+            # Names the wrong enrollment row: caught by its gid.
+            hint.packed[number] = (hint.packed[number] >> 32 << 32) | other[0]
+        rows = [PAID_HEADER, [1, "", "居民身份证", number, 400, "2026-10-02"]]
+        plan = prepare(ledger.conn, xlsx(tmp_path / f"{number}.xlsx", rows), "paid")
+        plan.ledger_ids = hint
+        for _ in run_import(ledger, plan):
+            pass
+        assert (plan.report.updated, plan.report.refused) == (1, [])
+        assert enrollment(ledger.conn, person_gid)["confirmed_date"] == "2026-10-02"
+    assert ledger.conn.execute("SELECT id, gid, confirmed_date FROM enrollment WHERE id = ?",
+                               (other[0],)).fetchone() == tuple(other)
