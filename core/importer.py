@@ -287,15 +287,22 @@ def _read_with_ids(conn: sqlite3.Connection, path: Path) -> tuple[list[Sheet], L
     against a large ledger waits for nothing."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cbt-read") as pool:
         parsing = pool.submit(read_sheets, path)
-        ids = read_ledger_ids(conn, campaign_year(conn), until=parsing.done)
+        ids = read_ledger_ids(conn, campaign_year(conn), until=parsing.done, limit=_HINT_LIMIT)
         sheets = parsing.result()
     return sheets, ids
 
 
+# About 70 MB of hint at most: a county of a million keeps the rest of the
+# import's memory (the parsed workbook, the page cache) under 1 GB; numbers
+# past it are looked up in SQL like any the hint lacks.
+_HINT_LIMIT = 500_000
+
+
 def read_ledger_ids(conn: sqlite3.Connection, year: int,
-                    until: Callable[[], bool] | None = None) -> LedgerIds:
+                    until: Callable[[], bool] | None = None,
+                    limit: int | None = None) -> LedgerIds:
     """LedgerIds for `year`: all of them, or as many as were read before
-    `until()` turned true."""
+    `until()` turned true or `limit` were read."""
     packed: dict[str, int] = {}
     # Persons in table order, each with this year's enrollment found by gid:
     # the rowids let the import read both rows directly.
@@ -305,7 +312,8 @@ def read_ledger_ids(conn: sqlite3.Connection, year: int,
         "WHERE p.id_number IS NOT NULL AND p.deleted = 0", (year, _MASK32))
     try:
         while until is None or not until():
-            batch = cur.fetchmany(20_000)
+            size = 20_000 if limit is None else min(20_000, limit - len(packed))
+            batch = cur.fetchmany(size) if size > 0 else []
             if not batch:
                 break
             packed.update(batch)

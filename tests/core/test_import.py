@@ -1328,3 +1328,18 @@ def test_an_id_hint_naming_another_row_or_year_is_not_trusted(ledger, b, tmp_pat
         assert enrollment(ledger.conn, person_gid)["confirmed_date"] == "2026-10-02"
     assert ledger.conn.execute("SELECT id, gid, confirmed_date FROM enrollment WHERE id = ?",
                                (other[0],)).fetchone() == tuple(other)
+
+
+def test_a_partial_id_hint_leaves_the_rest_to_sql(ledger, b, tmp_path):
+    hh = b.household(G111)
+    gids = [b.person(hh, n, id_number=make_id(k)) for k, n in
+            enumerate(("赵大成", "钱玉兰", "孙建华"), start=1)]
+    rows = [PAID_HEADER] + [[k, "", "居民身份证", make_id(k), 400, "2026-10-02"]
+                            for k in range(1, 4)]
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year, limit=1)
+    assert len(plan.ledger_ids.packed) == 1
+    for _ in run_import(ledger, plan):
+        pass
+    assert (plan.report.updated, plan.report.refused) == (3, [])
+    assert {status(ledger.conn, g) for g in gids} == {"confirmed"}
