@@ -43,7 +43,9 @@ from core.domain import (
     Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
 )
 from core.errors import CbtError, ValidationError
-from core.ledger import Ledger, campaign_year, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone
+from core.ledger import (
+    Ledger, campaign_year, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone,
+)
 from core.policy import load_policy
 from core.tabular import (
     FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, present,
