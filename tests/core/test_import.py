@@ -92,6 +92,13 @@ def write_csv(path: Path, rows: list[list], encoding: str) -> Path:
     return path
 
 
+def run_plan(ledger: Ledger, plan: Any, options: ImportOptions | None = None) -> ImportReport:
+    for _ in run_import(ledger, plan, options):
+        pass
+    assert plan.report is not None
+    return plan.report
+
+
 def do_import(ledger: Ledger, path: Path, kind: str,
               options: ImportOptions | None = None, *, hint: bool = True) -> ImportReport:
     plan = prepare(ledger.conn, path, kind, options)
@@ -100,10 +107,7 @@ def do_import(ledger: Ledger, path: Path, kind: str,
         # a test's few rows takes no time: make it whole, or drop it, so that
         # each way of finding persons is tested for what it is.
         plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year) if hint else None
-    for _ in run_import(ledger, plan, options):
-        pass
-    assert plan.report is not None
-    return plan.report
+    return run_plan(ledger, plan, options)
 
 
 def person(conn, number: str) -> dict[str, Any] | None:
@@ -1266,20 +1270,19 @@ def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, 
 
 @pytest.mark.parametrize("hint", [True, False], ids=["hint", "no-hint"])
 def test_paid_list_with_or_without_the_id_hint_writes_the_same(ledger, b, tmp_path, hint):
-    lg, bb = ledger, b
-    hh = bb.household(G111)
-    a = bb.person(hh, "赵大成", id_number=make_id(1))
-    c = bb.person(hh, "钱玉兰", id_number=make_id(2))
-    lg.confirm_paid(c, date="2026-10-02", amount=400)
-    d = bb.person(hh, "孙建华", id_number=make_id(3))
+    hh = b.household(G111)
+    a = b.person(hh, "赵大成", id_number=make_id(1))
+    c = b.person(hh, "钱玉兰", id_number=make_id(2))
+    ledger.confirm_paid(c, date="2026-10-02", amount=400)
+    d = b.person(hh, "孙建华", id_number=make_id(3))
     rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
             [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"],        # unchanged
             [3, "孙建军", "居民身份证", make_id(3), 400, "2026-10-02"],        # other name
             [4, "李四", "居民身份证", nid(1), 400, "2026-10-02"]]              # not in ledger
-    report = do_import(lg, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=hint)
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=hint)
     assert (report.updated, report.unchanged) == (1, 1)
     assert [r.row for r in report.flagged] == [4] and [r.row for r in report.refused] == [5]
-    assert [status(lg.conn, g) for g in (a, c, d)] == ["confirmed", "confirmed", "unpaid"]
+    assert [status(ledger.conn, g) for g in (a, c, d)] == ["confirmed", "confirmed", "unpaid"]
 
 
 def test_a_stale_id_hint_is_checked_against_the_ledger(ledger, b, tmp_path):
@@ -1297,9 +1300,7 @@ def test_a_stale_id_hint_is_checked_against_the_ledger(ledger, b, tmp_path):
     ledger.edit_person(moved, id_number=make_id(4))   # a mistyped number corrected
     ledger.delete_person(gone)
     added = b.person(hh, "孙建华", id_number=make_id(5))
-    for _ in run_import(ledger, plan):
-        pass
-    report = plan.report
+    report = run_plan(ledger, plan)
     assert [(r.row, r.reason[:7]) for r in report.refused] == [(2, "台账中没有此人"),
                                                                (4, "台账中没有此人")]
     assert report.updated == 2
@@ -1322,9 +1323,7 @@ def test_an_id_hint_naming_another_row_or_year_is_not_trusted(ledger, b, tmp_pat
         rows = [PAID_HEADER, [1, "", "居民身份证", number, 400, "2026-10-02"]]
         plan = prepare(ledger.conn, xlsx(tmp_path / f"{number}.xlsx", rows), "paid")
         plan.ledger_ids = hint
-        for _ in run_import(ledger, plan):
-            pass
-        assert (plan.report.updated, plan.report.refused) == (1, [])
+        assert (run_plan(ledger, plan).updated, plan.report.refused) == (1, [])
         assert enrollment(ledger.conn, person_gid)["confirmed_date"] == "2026-10-02"
     assert ledger.conn.execute("SELECT id, gid, confirmed_date FROM enrollment WHERE id = ?",
                                (other[0],)).fetchone() == tuple(other)
@@ -1339,7 +1338,5 @@ def test_a_partial_id_hint_leaves_the_rest_to_sql(ledger, b, tmp_path):
     plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year, limit=1)
     assert len(plan.ledger_ids.packed) == 1
-    for _ in run_import(ledger, plan):
-        pass
-    assert (plan.report.updated, plan.report.refused) == (3, [])
+    assert (run_plan(ledger, plan).updated, plan.report.refused) == (3, [])
     assert {status(ledger.conn, g) for g in gids} == {"confirmed"}
