@@ -251,7 +251,7 @@ def open_store(path: str | Path | None = None, *, lock: bool = True) -> Store:
     Raises StoreError with a Chinese message for every problem a user can meet.
     """
     if path is None or str(path) == ":memory:":
-        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         store = Store(sqlite_utils.Database(conn), None, None)
         _prepare(store, new=True)
         return store
@@ -265,7 +265,13 @@ def open_store(path: str | Path | None = None, *, lock: bool = True) -> Store:
     try:
         with guard():
             # check_same_thread stays on: each worker thread opens its own store.
-            conn = sqlite3.connect(str(path), timeout=5)
+            # isolation_level=None: no transaction but those we BEGIN (the
+            # ledger's, through atomic()). In the sqlite3 module's default
+            # mode, a stray INSERT or DELETE outside them, even into a temp
+            # table, silently opens a transaction; atomic() then nests in it
+            # as a savepoint, so the ledger's writes are never committed and
+            # are lost when the store closes. That lost a paid-list import.
+            conn = sqlite3.connect(str(path), timeout=5, isolation_level=None)
             try:
                 new = _check_ours(conn, path)
                 store = Store(sqlite_utils.Database(conn), path, file_lock)

@@ -551,3 +551,20 @@ def test_error_messages_and_fields():
     assert err.field == "name"
     assert issubclass(StoreLockedError, StoreError)
     assert issubclass(StoreError, CbtError) and issubclass(ValidationError, CbtError)
+
+
+def test_a_stray_write_outside_the_ledger_does_not_swallow_its_commit(tmp_path):
+    """In the sqlite3 module's default mode, an INSERT outside any transaction
+    (here into a temp table, as imports do) silently opened one; the ledger's
+    next transaction nested in it as a savepoint and was lost on close."""
+    path = tmp_path / "ledger.db"
+    store = open_store(path)
+    ledger = ledger_with_group(store)
+    store.conn.execute("CREATE TEMP TABLE scratch(x)")
+    store.conn.execute("INSERT INTO temp.scratch VALUES (1)")
+    hh = ledger.add_household(GROUP)
+    assert not store.conn.in_transaction
+    store.close()
+    with open_store(path) as again:
+        assert again.conn.execute("SELECT count(*) FROM household WHERE gid=?",
+                                  (hh,)).fetchone() == (1,)
