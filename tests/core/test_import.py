@@ -27,6 +27,7 @@ from core.importer import (
 from core.ledger import Ledger, enrollment_gid
 from core.policy import load_policy
 from core.reconcile import unconfirmed_claims
+from core.store import open_store
 from tests.core.factories import (
     G111, G112, G121, T2, Builder, bad_checksum, build_county, change_count, enrollment,
     make_id, made_up_name, row, snapshot, status,
@@ -1340,3 +1341,17 @@ def test_a_partial_id_hint_leaves_the_rest_to_sql(ledger, b, tmp_path):
     assert len(plan.ledger_ids.packed) == 1
     assert (run_plan(ledger, plan).updated, plan.report.refused) == (3, [])
     assert {status(ledger.conn, g) for g in gids} == {"confirmed"}
+
+
+def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
+    """Still there when the store is closed and opened again. (It was not: a
+    temp-table DELETE before the import opened a transaction of its own, in
+    which the import's was only a savepoint, and closing rolled it all back.)"""
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=False)
+    assert report.updated == 1
+    assert not ledger.conn.in_transaction
+    path = store.path
+    store.close()
+    with open_store(path) as again:
+        assert enrollment(again.conn, village["赵大成"])["confirmed_date"] == "2026-10-02"

@@ -48,3 +48,34 @@ def test_import_lapsed_list_then_undo(qtbot, window, demo_store, tmp_path):
     assert ok and "已撤销" in message
     assert conn.execute("SELECT count(*) FROM person WHERE id_number=? AND deleted=0",
                         (new_id,)).fetchone()[0] == 0
+
+
+def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, tmp_path):
+    """The import runs on its own connection in a worker thread; what it
+    confirms must be committed there, not lost when that connection closes."""
+    conn = demo_store.conn
+    year = int(demo_store.setting("campaign_year"))
+    rows = conn.execute(
+        "SELECT p.name, p.id_number, e.gid FROM person p JOIN enrollment e "
+        "ON e.gid = p.gid || '/' || ? WHERE p.deleted=0 AND e.confirmed_date IS NULL "
+        "LIMIT 2", (year,)).fetchall()
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["序号", "缴费人姓名", "缴费人证件号码", "缴费金额", "缴费日期"])
+    for i, (name, number, _) in enumerate(rows):
+        sheet.append([i + 1, name, number, 400, "2026-10-02"])
+    path = tmp_path / "已缴费名单.xlsx"
+    book.save(path)
+
+    window.nav.setCurrentRow(3)
+    tab = window.import_page.import_tab
+    tab.path.setText(str(path))
+    tab.kind.setCurrentIndex(tab.kind.findData("paid"))
+    tab.read()
+    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
+    tab.run()
+    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+    assert tab.plan.report.updated == 2
+    assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
+                         (egid,)).fetchone() for _, _, egid in rows] == \
+        [("2026-10-02", "confirmed")] * 2
