@@ -648,8 +648,10 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     yield ImportProgress(done, total, "查找台账")
     ids = plan.ledger_ids.packed if plan.ledger_ids and plan.ledger_ids.year == ledger.year \
         else {}
-    found = _find_persons(conn, [w.id_number for w in work if w.id_number not in ids])
     with _big_cache(conn), _import_step(ledger, plan, report):
+        # Inside the import's transaction: its temp-table writes would
+        # otherwise each commit on their own (0.4 s more for 400,000 numbers).
+        found = _find_persons(conn, [w.id_number for w in work if w.id_number not in ids])
         matched: list[tuple[int, int, int]] = []   # (person rowid, enrollment rowid, k)
         for k, w in enumerate(work):
             packed = ids.get(w.id_number)
