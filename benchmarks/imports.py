@@ -131,8 +131,16 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
             export_s = time.perf_counter() - t
             exported = store.conn.execute(
                 "SELECT count(*) FROM person WHERE deleted=0").fetchone()[0]
+            # Read back after the import's process has closed its store: a
+            # fast import that was never committed would otherwise look fine.
+            committed = store.conn.execute(
+                "SELECT count(DISTINCT gid) FROM change WHERE op='import_paid'").fetchone()[0]
         finally:
             store.close()
+        if committed != m["updated"]:
+            print(f"错误：导入报告确认 {m['updated']:,} 人，数据库中只有 {committed:,} 人的确认"
+                  "（导入未提交？）", file=sys.stderr)
+            return 2
 
         ratio = m["total"] / bare
         table = [
@@ -140,8 +148,8 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
              f"{cells:,} 个单元格", ""),
             ("导入全流程（解析、规范化、校验、匹配、写入含变更记录）", f"{m['total']:.1f} s",
              f"{rows / m['total']:,.0f} 行/秒",
-             f"其中读取与找表头 {m['prepare']:.1f} s；确认 {m['updated']:,}，无变化 "
-             f"{m['unchanged']:,}，拒收 {m['refused']:,}",
+             f"其中读取与找表头 {m['prepare']:.1f} s；确认 {m['updated']:,}（已提交，"
+             f"关闭后复查），无变化 {m['unchanged']:,}，拒收 {m['refused']:,}",
              f"{ratio:.2f}× 基线（预算 ≤ {BUDGET['ratio']:.0f}×）"
              + (" 达标" if ratio <= BUDGET["ratio"] else " 超出")),
             ("导入峰值内存（RSS）", f"{m['peak_mb']:,.0f} MB", "", "",
