@@ -9,6 +9,22 @@ from openpyxl import Workbook
 from core import idcard
 
 
+def read_list(qtbot, window, path, kind: str):
+    """The import tab, with `path` read as a list of `kind` (preview shown)."""
+    window.nav.setCurrentRow(3)
+    tab = window.import_page.import_tab
+    tab.path.setText(str(path))
+    tab.kind.setCurrentIndex(tab.kind.findData(kind))
+    tab.read()
+    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
+    return tab
+
+
+def run_list(qtbot, tab) -> None:
+    tab.run()
+    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+
+
 def test_import_lapsed_list_then_undo(qtbot, window, demo_store, tmp_path):
     conn = demo_store.conn
     village = conn.execute("SELECT name FROM unit WHERE level='village' LIMIT 1").fetchone()[0]
@@ -25,18 +41,12 @@ def test_import_lapsed_list_then_undo(qtbot, window, demo_store, tmp_path):
     path = tmp_path / "断保名单.xlsx"
     book.save(path)
 
-    window.nav.setCurrentRow(3)
-    tab = window.import_page.import_tab
-    tab.path.setText(str(path))
-    tab.kind.setCurrentIndex(tab.kind.findData("lapsed"))
-    tab.read()
-    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
+    tab = read_list(qtbot, window, path, "lapsed")
     assert tab.preview.rowCount() == 5
     assert tab.units.rowCount() == 1 and tab.units.item(0, 0).text() == "不存在村/一组"
     assert tab.run_button.isEnabled()
 
-    tab.run()
-    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+    run_list(qtbot, tab)
     report = tab.plan.report
     assert report.new == 1 and report.read == 5 and len(report.refused) == 1
     assert "新增 1" in tab.status.text()
@@ -67,14 +77,8 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     path = tmp_path / "已缴费名单.xlsx"
     book.save(path)
 
-    window.nav.setCurrentRow(3)
-    tab = window.import_page.import_tab
-    tab.path.setText(str(path))
-    tab.kind.setCurrentIndex(tab.kind.findData("paid"))
-    tab.read()
-    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
-    tab.run()
-    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+    tab = read_list(qtbot, window, path, "paid")
+    run_list(qtbot, tab)
     assert tab.plan.report.updated == 2
     assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
                          (egid,)).fetchone() for _, _, egid in rows] == \
