@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from core import gcpause, idcard
-from core.changelog import BulkItem, dumps
+from core.changelog import FRESH_CLOCK_SQL, BulkItem, dumps, encode_scalar
 from core.domain import (
     Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
 )
@@ -681,9 +681,10 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
             yield ImportProgress(done * (start + len(chunk)) // max(len(matched), 1),
                                  total, "确认缴费")
             items = []
-            targets = _paid_targets(conn, [(pid, eid, k, work[k]) for pid, eid, k in chunk],
-                                    ledger.year)
-            report.unchanged += len(chunk) - len(targets)
+            fresh, targets = _paid_targets(ledger, [(pid, eid, k, work[k])
+                                                    for pid, eid, k in chunk], report.txn or "")
+            report.updated += fresh
+            report.unchanged += len(chunk) - fresh - len(targets)
             for k, other, lname, eid, egid, clk, day, amount, pgid in targets:
                 w = work[k]
                 if other:  # a deleted person, or one whose number changed since prepare
@@ -766,43 +767,81 @@ def _find_persons(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int
     return out
 
 
-def _paid_targets(conn: sqlite3.Connection, chunk: list[tuple[int, int, int, _Paid]],
-                  year: int) -> list[tuple[Any, ...]]:
-    """For (person rowid, enrollment rowid or 0, k, row) in rowid order, the
-    rows the paid list may change, in one pass over person and enrollment in
-    table order: (k, not this person (deleted, or the number is no longer
+# A row of temp.import_rows and its person (p) and this year's enrollment (e):
+# the enrollment by the rowid LedgerIds gave, else found by gid; either way its
+# gid is checked ('+' keeps the planner off the gid index for that check).
+# CROSS JOIN keeps this order: the chunk's persons by rowid, rather than a scan
+# of every person for each chunk.
+_PAID_JOIN = (
+    "temp.import_rows x CROSS JOIN person p ON p.id = x.pid "
+    "{outer} JOIN enrollment e ON e.id = coalesce(nullif(x.eid, 0), "
+    "(SELECT id FROM enrollment WHERE gid = p.gid || '/' || ?1)) "
+    "AND +e.gid = p.gid || '/' || ?1")
+
+
+def _paid_targets(ledger: Ledger, chunk: list[tuple[int, int, int, _Paid]],
+                  txn: str) -> tuple[int, list[tuple[Any, ...]]]:
+    """For (person rowid, enrollment rowid or 0, k, row) in rowid order: first
+    the rows of live persons, named alike, whose enrollment was never edited
+    since it was created (most of them) are confirmed in SQL; then, in one
+    pass over person and enrollment in table order, the rest that the paid
+    list may change: (k, not this person (deleted, or the number is no longer
     theirs), ledger name if it differs from the file's, enrollment id and gid,
     clk, confirmed date and amount, person gid if no enrollment for the year).
     Rows whose person is live, named alike and already confirmed with the same
-    date and amount are left out: they are unchanged."""
+    date and amount are left out: they are unchanged. Returns the number
+    confirmed in SQL and the rest."""
+    conn = ledger.conn
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_rows(seq INTEGER PRIMARY KEY, "
                  "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "
-                 "amount REAL)")
+                 "amount REAL, amount_json TEXT)")
     conn.execute("DELETE FROM temp.import_rows")
+    # A list has a few amounts: each encoded once. (Not 0.0: it is one key
+    # with -0.0, which encodes apart.)
+    amounts = {a: encode_scalar(a) for a in {w.amount for _, _, _, w in chunk} if a}
     conn.executemany(
-        "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount, amount_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(pid, eid, k, w.id_number, w.name if type(w.name) is str and w.name else
-          (cell_text(w.name) or None), w.day, w.amount) for pid, eid, k, w in chunk])
+          (cell_text(w.name) or None), w.day, w.amount,
+          amounts.get(w.amount) or encode_scalar(w.amount))
+         for pid, eid, k, w in chunk])
+    # Persons live, named alike, whose enrollment was never edited: confirmed
+    # in SQL. MATERIALIZED keeps these filters out of the join: given them,
+    # SQLite builds a Bloom filter by scanning all of person and enrollment
+    # for every chunk. The day is ISO date text (checked while reading), so
+    # quoted it is its own JSON.
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS paid_fresh(seq INTEGER PRIMARY KEY, "
+                 "id INTEGER, gid TEXT, clk TEXT, confirmed_amount, confirmed_amount_new, "
+                 "confirmed_amount_json TEXT, confirmed_date, confirmed_date_new, "
+                 "confirmed_date_json TEXT)")
+    conn.execute("DELETE FROM temp.paid_fresh")
+    conn.execute(
+        "WITH j AS MATERIALIZED (SELECT x.seq, x.number, x.name, x.day, x.amount, "
+        "x.amount_json, p.deleted, p.id_number, p.name AS person_name, e.id, e.gid, e.clk, "
+        "e.confirmed_amount, e.confirmed_date "
+        f"FROM {_PAID_JOIN.format(outer='')}) "
+        "INSERT INTO temp.paid_fresh SELECT seq, id, gid, clk, confirmed_amount, amount, "
+        "amount_json, confirmed_date, day, '\"' || day || '\"' FROM j "
+        "WHERE deleted = 0 AND id_number IS number AND (name IS NULL OR name = person_name) "
+        f"AND {FRESH_CLOCK_SQL.format(clk='clk')}", (ledger.year,))
+    fresh = ledger.bulk_write_fresh("enrollment", "temp.paid_fresh",
+                                    ["confirmed_amount", "confirmed_date"],
+                                    op="import_paid", txn=txn).changed
+    conn.execute("DELETE FROM temp.import_rows WHERE seq IN (SELECT seq FROM temp.paid_fresh)")
+    conn.execute("DELETE FROM temp.paid_fresh")
     rows = conn.execute(
         "SELECT x.k, p.deleted != 0 OR p.id_number IS NOT x.number, "
         "CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL ELSE p.name END, "
         "e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
         "CASE WHEN e.id IS NULL THEN p.gid END "
-        # CROSS JOIN keeps this order: the chunk's persons by rowid, rather than
-        # a scan of every person for each chunk. The enrollment is read by the
-        # rowid LedgerIds gave, else found by gid; either way its gid is
-        # checked ('+' keeps the planner off the gid index for that check).
-        "FROM temp.import_rows x CROSS JOIN person p ON p.id = x.pid "
-        "LEFT JOIN enrollment e ON e.id = coalesce(nullif(x.eid, 0), "
-        "(SELECT id FROM enrollment WHERE gid = p.gid || '/' || ?1)) "
-        "AND +e.gid = p.gid || '/' || ?1 "
+        f"FROM {_PAID_JOIN.format(outer='LEFT')} "
         "WHERE p.deleted != 0 OR p.id_number IS NOT x.number OR e.id IS NULL "
         "OR (x.name IS NOT NULL AND x.name != p.name) "
         "OR e.confirmed_date IS NOT x.day OR e.confirmed_amount IS NOT x.amount "
-        "ORDER BY x.seq", (year,)).fetchall()
+        "ORDER BY x.seq", (ledger.year,)).fetchall()
     conn.execute("DELETE FROM temp.import_rows")
-    return rows
+    return fresh, rows
 
 
 def _row_of(w: _Paid) -> _Row:

@@ -21,18 +21,17 @@ import math
 import re
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import changelog
 from core import hlc as hlc_mod
 from core import idcard
 from core.changelog import (
     ENTITIES, ApplyReport, BulkItem, BulkUpdateResult, Change, apply_changes, change_values,
     dumps, field_clock,
 )
-from core.changelog import bulk_write as changelog_bulk_write
-
 from core.domain import (
     CODE_LENGTH, NEXT_ACTION, Channel, Department, ExcludeReason, LastYear, Level, Reason,
     Relation, SubsidyCategory, SubsidyKind, VisitMethod, VisitOutcome,
@@ -626,26 +625,30 @@ class Ledger:
     # --- bulk ----------------------------------------------------------------
 
     def bulk_update(self, entity: str, updates: list[tuple[str, Mapping[str, Any]]], *,
-                    op: str, txn: str | None = None) -> "BulkUpdateResult":
+                    op: str, txn: str | None = None) -> BulkUpdateResult:
         """Many already-validated field updates of existing entities, fast (imports).
         The caller validates every value as the single-entity methods would."""
-        from core.changelog import bulk_update
-
-        with self._op(op) as o:
-            txn = txn or o.result.txn or self.clock.tick()
-            o.result.txn = txn
-            return bulk_update(self.conn, self.clock, self.operator or None, op, entity,
-                               updates, txn=txn)
+        return self._bulk(changelog.bulk_update, op, txn, entity, updates)
 
     def bulk_write(self, entity: str, items: list[BulkItem], *, op: str,
                    txn: str | None = None) -> BulkUpdateResult:
         """bulk_update for callers that have already read the rows (the paid
         list reads person and enrollment in one pass)."""
+        return self._bulk(changelog.bulk_write, op, txn, entity, items)
+
+    def bulk_write_fresh(self, entity: str, source: str, fields: list[str], *, op: str,
+                         txn: str | None = None) -> BulkUpdateResult:
+        """bulk_write in SQL for the rows of a temp table whose entity was
+        never edited since it was created (see changelog.bulk_write_fresh);
+        the caller writes the others through bulk_write."""
+        return self._bulk(changelog.bulk_write_fresh, op, txn, entity, source, fields)
+
+    def _bulk(self, write: Callable[..., BulkUpdateResult], op: str, txn: str | None,
+              *args: Any) -> BulkUpdateResult:
         with self._op(op) as o:
             txn = txn or o.result.txn or self.clock.tick()
             o.result.txn = txn
-            return changelog_bulk_write(self.conn, self.clock, self.operator or None, op, entity, items,
-                              txn=txn)
+            return write(self.conn, self.clock, self.operator or None, op, *args, txn=txn)
 
     # --- undo --------------------------------------------------------------
 

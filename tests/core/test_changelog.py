@@ -448,3 +448,128 @@ def test_bulk_write_encodes_like_dumps():
                    {"notes": "引号\"与\\反斜杠", "phone": None, "count": 3},
                    {"milestones": [1, 2], "name": "一组"}):
         assert _encode_object(values) == dumps(values)
+
+
+# bulk_write_fresh: the same writes as bulk_write, done in SQL
+
+FIELDS = ["confirmed_amount", "confirmed_date"]
+
+
+def _enrollments(store, specs) -> list[str]:
+    """Persons with this year's enrollment created whole by a '*' change
+    carrying `initial`, from `node` at `ms`; returns the enrollment gids."""
+    apply(store, base_changes()[:2])
+    gids = []
+    for k, (node, ms, initial) in enumerate(specs, start=1):
+        number = idcard.make("450999", dt.date(1980, 5, 6), 100 + k)
+        person = person_gid_for(number)
+        egid = enrollment_gid(person, 2027)
+        # One by one, so rowids follow the list rather than the clocks.
+        apply(store, [ch(ts(10 + 2 * k), "person", person, "*",
+                         {"household_gid": H, "name": f"人{k}", "id_number": number}),
+                      ch(hlc.fmt(BASE + ms, 0, node), "enrollment", egid, "*",
+                         {"person_gid": person, "year": 2027, "last_year_status": "unknown",
+                          **initial})])
+        gids.append(egid)
+    return gids
+
+
+def test_bulk_write_fresh_writes_exactly_what_bulk_write_writes(mem):
+    from core.changelog import BulkItem, bulk_write, bulk_write_fresh, encode_scalar
+
+    paid = {"confirmed_date": "2026-10-02", "confirmed_amount": 400.0}
+    specs = [
+        # Made on a node whose clock runs far ahead (first in rowid order:
+        # bulk_write moves the clock past it at its row, bulk_write_fresh
+        # before the first row).
+        (N2, 10_000_000, {}),
+        (N1, 100, {}),                 # both fields set: one '+' row
+        (N1, 101, {"last_year_status": "paid"}),   # the date only; lapsed until now
+        (N1, 102, paid),               # the amount only
+        (N1, 103, paid),               # unchanged: nothing written
+        (N1, 104, {}),                 # edited since it was made: left to bulk_write
+    ]
+    new = [paid, paid, {**paid, "confirmed_amount": None}, {**paid, "confirmed_amount": 380.5},
+           paid, paid]
+    written = []
+    for fresh in (False, True):
+        store = mem()
+        gids = _enrollments(store, specs)
+        apply(store, [ch(ts(200), "enrollment", gids[-1], "claim_date", "2026-09-30",
+                         ts(104))])
+        mark = store.conn.execute("SELECT max(hlc) FROM change").fetchone()[0]
+        # Near the end of a millisecond's counter: the run carries into the next.
+        clock = hlc.Clock(N1, last=hlc.fmt(BASE + 300, 0xFFFE, N1), now_ms=lambda: BASE + 300)
+        by_gid = {r[1]: r for r in store.conn.execute(
+            "SELECT id, gid, clk, confirmed_amount, confirmed_date FROM enrollment")}
+        rows = [by_gid[g] for g in gids]
+        with guard(), store.db.atomic():
+            if fresh:
+                store.conn.execute(
+                    "CREATE TEMP TABLE src(id, gid, clk, confirmed_amount, confirmed_amount_new,"
+                    " confirmed_amount_json, confirmed_date, confirmed_date_new, "
+                    "confirmed_date_json)")
+                store.conn.executemany(
+                    "INSERT INTO temp.src VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(i, g, c, a, v["confirmed_amount"], encode_scalar(v["confirmed_amount"]),
+                      d, v["confirmed_date"], encode_scalar(v["confirmed_date"]))
+                     for (i, g, c, a, d), v in zip(rows, new)])
+                result = bulk_write_fresh(store.conn, clock, "测试", "import_paid",
+                                          "enrollment", "temp.src", FIELDS, txn="t")
+            else:
+                items = [BulkItem(i, g, c, {"confirmed_amount": a, "confirmed_date": d}, v)
+                         for (i, g, c, a, d), v in zip(rows[:-1], new)]
+                result = bulk_write(store.conn, clock, "测试", "import_paid", "enrollment",
+                                    items, txn="t")
+        assert result.changed == 4
+        written.append((
+            store.conn.execute("SELECT * FROM change WHERE hlc > ? ORDER BY hlc",
+                               (mark,)).fetchall(),
+            store.conn.execute("SELECT * FROM enrollment ORDER BY id").fetchall(),
+            store.conn.execute("SELECT * FROM knowledge ORDER BY node").fetchall(),
+            clock.last))
+    assert written[0] == written[1]
+    changes = written[1][0]
+    assert [c[3] for c in changes] == ["+", "+", "confirmed_date", "confirmed_amount"]
+    assert changes[0][0] > hlc.fmt(BASE + 10_000_000, 0, N2)   # past the clock it replaces
+    assert [c[0] for c in changes] == sorted({c[0] for c in changes})
+    edited = store.conn.execute("SELECT confirmed_date, claim_date FROM enrollment WHERE gid=?",
+                                (gids[-1],)).fetchone()
+    assert edited == (None, "2026-09-30")     # the edited one: untouched
+    assert store.conn.execute("SELECT status, lapsed FROM enrollment WHERE gid=?",
+                              (gids[2],)).fetchone() == ("confirmed", 0)
+
+
+def test_bulk_write_fresh_carries_the_counter_into_the_next_millisecond(mem):
+    from core.changelog import bulk_write_fresh, encode_scalar
+
+    store = mem()
+    _enrollments(store, [(N1, 100 + k, {}) for k in range(4)])
+    clock = hlc.Clock(N1, last=hlc.fmt(BASE + 300, 0xFFFE, N1), now_ms=lambda: BASE + 300)
+    store.conn.execute("CREATE TEMP TABLE src AS SELECT id, gid, clk, confirmed_amount, "
+                       "400.0 AS confirmed_amount_new, ? AS confirmed_amount_json, "
+                       "confirmed_date, '2026-10-02' AS confirmed_date_new, "
+                       "'\"2026-10-02\"' AS confirmed_date_json FROM enrollment",
+                       (encode_scalar(400.0),))
+    with guard(), store.db.atomic():
+        bulk_write_fresh(store.conn, clock, None, "import_paid", "enrollment", "temp.src",
+                         FIELDS, txn="t")
+    stamps = [r[0] for r in store.conn.execute("SELECT hlc FROM change WHERE txn='t' "
+                                               "ORDER BY hlc")]
+    assert stamps == [hlc.fmt(BASE + 300, 0xFFFF, N1), hlc.fmt(BASE + 301, 0, N1),
+                      hlc.fmt(BASE + 301, 1, N1), hlc.fmt(BASE + 301, 2, N1)]
+    assert clock.last == stamps[-1]
+    assert {r[0] for r in store.conn.execute("SELECT status FROM enrollment")} == {"confirmed"}
+
+
+def test_bulk_write_fresh_refuses_what_it_cannot_decide_alone(mem):
+    from core.changelog import bulk_write_fresh
+
+    store = mem()
+    clock = hlc.Clock(N1, now_ms=lambda: BASE)
+    with pytest.raises(ValueError):
+        bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
+                         ["claim_date"], txn="t")   # status needs the other facts
+    with pytest.raises(ValueError):
+        bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
+                         ["confirmed_date", "confirmed_amount"], txn="t")   # not sorted

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -847,6 +848,42 @@ def test_paid_list_for_someone_without_this_years_enrollment(ledger, store, tmp_
     before = snapshot(ledger.conn)
     again = do_import(ledger, path, "paid")
     assert snapshot(ledger.conn) == before and (again.updated, again.unchanged) == (0, 1)
+
+
+def test_paid_list_writes_the_same_rows_for_untouched_and_edited_enrollments(
+        ledger, village, tmp_path, monkeypatch):
+    """Enrollments never edited since they were made are confirmed in SQL
+    (bulk_write_fresh), the others through bulk_write: the rows are alike."""
+    conn = ledger.conn
+    ledger.claim_paid(village["赵大成"], date="2026-10-01", channel="微信")
+    through_python: list[str] = []
+    real = ledger.bulk_write
+
+    def spy(entity, items, **kwargs):
+        through_python.extend(item.gid for item in items)
+        return real(entity, items, **kwargs)
+
+    monkeypatch.setattr(ledger, "bulk_write", spy)
+    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"]]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.updated == 2
+    assert through_python == [enrollment_gid(village["赵大成"], YEAR)]
+    for name in ("赵大成", "钱玉兰"):
+        egid = enrollment_gid(village[name], YEAR)
+        created = conn.execute("SELECT hlc FROM change WHERE gid=? AND field='*'",
+                               (egid,)).fetchone()[0]
+        stamp, fieldname, value, prev, op = conn.execute(
+            "SELECT hlc, field, value, prev, op FROM change WHERE gid=? AND txn=?",
+            (egid, report.txn)).fetchone()
+        assert (fieldname, value, prev, op) == (
+            "+", '{"confirmed_amount":400.0,"confirmed_date":"2026-10-02"}', created,
+            "import_paid")
+        e = enrollment(conn, village[name])
+        clk = json.loads(e["clk"])
+        assert clk["confirmed_amount"] == clk["confirmed_date"] == stamp
+        assert list(clk) == sorted(clk)
+        assert (e["status"], e["lapsed"], e["confirmed_amount"]) == ("confirmed", 0, 400.0)
 
 
 def test_undo_a_paid_list_import(ledger, village, tmp_path):
