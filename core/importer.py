@@ -567,6 +567,14 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     today = dt.date.today().isoformat()
     work: list[_Paid] = []
     seen: dict[str, tuple[str, int]] = {}
+    ids = plan.ledger_ids.packed if plan.ledger_ids and plan.ledger_ids.year == ledger.year \
+        else {}
+    # The rows of temp.import_rows, built as each row is read: (person rowid,
+    # enrollment rowid or 0, k, ID number, name, day, amount, amount's JSON).
+    # Numbers the hint lacks are looked up in SQL once the transaction is open.
+    params: list[tuple[Any, ...]] = []
+    unhinted: list[int] = []
+    amounts: dict[float, str] = {}
     done = 0
     for sp in plan.usable:
         rows, header = sp.sheet.rows, sp.header
@@ -642,25 +650,37 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                 except ValidationError as exc:
                     _refuse(report, row, "amount", str(exc), id_text=number)
                     continue
-            work.append(_Paid(sp, i + 1, number, cells[c_name] if 0 <= c_name < width else None,
-                              day, amount))
-    del seen
+            k = len(work)
+            work.append(_Paid(sp, i + 1, number, raw_name, day, amount))
+            packed = ids.get(number)
+            if packed is None:
+                unhinted.append(k)
+                continue
+            # A list has a few amounts: each encoded once. (Not 0.0: it is one
+            # key with -0.0, which encodes apart.)
+            amount_json = amounts.get(amount) if amount else None
+            if amount_json is None:
+                amount_json = encode_scalar(amount)
+                if amount:
+                    amounts[amount] = amount_json
+            params.append((packed >> 32, packed & _MASK32, k, number,
+                           raw_name if type(raw_name) is str and raw_name
+                           else cell_text(raw_name) or None, day, amount, amount_json))
+    del seen, ids
+    # The hint has served (and is stale once this import writes): free it
+    # before the writes fill the page cache.
+    plan.ledger_ids = None
     yield ImportProgress(done, total, "查找台账")
-    ids = plan.ledger_ids.packed if plan.ledger_ids and plan.ledger_ids.year == ledger.year \
-        else {}
     with _big_cache(conn), _import_step(ledger, plan, report):
         # Inside the import's transaction: its temp-table writes would
         # otherwise each commit on their own (0.4 s more for 400,000 numbers).
-        found = _find_persons(conn, [w.id_number for w in work if w.id_number not in ids])
-        matched: list[tuple[int, int, int]] = []   # (person rowid, enrollment rowid, k)
-        for k, w in enumerate(work):
-            packed = ids.get(w.id_number)
-            if packed is not None:
-                matched.append((packed >> 32, packed & _MASK32, k))
-                continue
+        found = _find_persons(conn, [work[k].id_number for k in unhinted])
+        for k in unhinted:
+            w = work[k]
             pid = found.get(w.id_number)
             if pid is not None:
-                matched.append((pid, 0, k))
+                params.append((pid, 0, k, w.id_number, cell_text(w.name) or None, w.day,
+                               w.amount, encode_scalar(w.amount)))
                 continue
             row = _row_of(w)
             try:
@@ -670,19 +690,15 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                 continue
             _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
                     "或先导入花名册", id_text=w.id_number)
-        matched.sort()
-        # The hint has served (and is stale once this import writes): free it
-        # before the writes fill the page cache.
-        del found, ids
-        plan.ledger_ids = None
+        del found, unhinted
+        params.sort()   # by person rowid: the ledger is read in table order
         missing: list[tuple[str, dict[str, Any]]] = []
-        for start in range(0, len(matched), 50_000):
-            chunk = matched[start:start + 50_000]
-            yield ImportProgress(done * (start + len(chunk)) // max(len(matched), 1),
+        for start in range(0, len(params), 50_000):
+            chunk = params[start:start + 50_000]
+            yield ImportProgress(done * (start + len(chunk)) // max(len(params), 1),
                                  total, "确认缴费")
             items = []
-            fresh, targets = _paid_targets(ledger, [(pid, eid, k, work[k])
-                                                    for pid, eid, k in chunk], report.txn or "")
+            fresh, targets = _paid_targets(ledger, chunk, report.txn or "")
             report.updated += fresh
             report.unchanged += len(chunk) - fresh - len(targets)
             for k, other, lname, eid, egid, clk, day, amount, pgid in targets:
@@ -779,9 +795,10 @@ _PAID_JOIN = (
     "AND +e.gid = p.gid || '/' || ?1")
 
 
-def _paid_targets(ledger: Ledger, chunk: list[tuple[int, int, int, _Paid]],
+def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
                   txn: str) -> tuple[int, list[tuple[Any, ...]]]:
-    """For (person rowid, enrollment rowid or 0, k, row) in rowid order: first
+    """For rows of temp.import_rows (person rowid, enrollment rowid or 0, k,
+    ID number, name, day, amount, amount's JSON) in rowid order: first
     the rows of live persons, named alike, whose enrollment was never edited
     since it was created (most of them) are confirmed in SQL; then, in one
     pass over person and enrollment in table order, the rest that the paid
@@ -796,16 +813,9 @@ def _paid_targets(ledger: Ledger, chunk: list[tuple[int, int, int, _Paid]],
                  "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "
                  "amount REAL, amount_json TEXT)")
     conn.execute("DELETE FROM temp.import_rows")
-    # A list has a few amounts: each encoded once. (Not 0.0: it is one key
-    # with -0.0, which encodes apart.)
-    amounts = {a: encode_scalar(a) for a in {w.amount for _, _, _, w in chunk} if a}
     conn.executemany(
         "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount, amount_json) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(pid, eid, k, w.id_number, w.name if type(w.name) is str and w.name else
-          (cell_text(w.name) or None), w.day, w.amount,
-          amounts.get(w.amount) or encode_scalar(w.amount))
-         for pid, eid, k, w in chunk])
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk)
     # Persons live, named alike, whose enrollment was never edited: confirmed
     # in SQL. MATERIALIZED keeps these filters out of the join: given them,
     # SQLite builds a Bloom filter by scanning all of person and enrollment
