@@ -560,8 +560,9 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     form is checked in full (check character, birth date) only if it matches
     nobody in the ledger, since every number in the ledger was checked when it
     was entered; the ledger is read in table order (person rowid) rather than
-    in the file's order, so each page is read once; and the writes are
-    bulk_write's three statements per chunk.
+    in the file's order, so each page is read once; and the writes are a
+    few statements per chunk: in SQL for enrollments never edited since they
+    were made (bulk_write_fresh), through bulk_write for the rest.
     """
     conn = ledger.conn
     today = dt.date.today().isoformat()
@@ -795,6 +796,14 @@ _PAID_JOIN = (
     "AND +e.gid = p.gid || '/' || ?1")
 
 
+_PAID_FRESH = (
+    "INSERT INTO temp.paid_fresh SELECT x.seq, e.id, e.gid, e.clk, e.confirmed_amount, "
+    "x.amount, x.amount_json, e.confirmed_date, x.day, '\"' || x.day || '\"' "
+    f"FROM {_PAID_JOIN.format(outer='')} "
+    "WHERE iif(p.deleted = 0 AND (x.name IS NULL OR x.name = p.name) "
+    f"AND {FRESH_CLOCK_SQL.format(clk='e.clk')}, p.id_number, NULL) = x.number")
+
+
 def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
                   txn: str) -> tuple[int, list[tuple[Any, ...]]]:
     """For rows of temp.import_rows (person rowid, enrollment rowid or 0, k,
@@ -817,24 +826,17 @@ def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
         "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount, amount_json) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk)
     # Persons live, named alike, whose enrollment was never edited: confirmed
-    # in SQL. MATERIALIZED keeps these filters out of the join: given them,
-    # SQLite builds a Bloom filter by scanning all of person and enrollment
-    # for every chunk. The day is ISO date text (checked while reading), so
+    # in SQL. The test is one iif() compared with the file's number on
+    # purpose: given filters on person or enrollment alone, SQLite builds a
+    # Bloom filter by scanning all of that table for every chunk (3 s more
+    # for a county). The day is ISO date text (checked while reading), so
     # quoted it is its own JSON.
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS paid_fresh(seq INTEGER PRIMARY KEY, "
                  "id INTEGER, gid TEXT, clk TEXT, confirmed_amount, confirmed_amount_new, "
                  "confirmed_amount_json TEXT, confirmed_date, confirmed_date_new, "
                  "confirmed_date_json TEXT)")
     conn.execute("DELETE FROM temp.paid_fresh")
-    conn.execute(
-        "WITH j AS MATERIALIZED (SELECT x.seq, x.number, x.name, x.day, x.amount, "
-        "x.amount_json, p.deleted, p.id_number, p.name AS person_name, e.id, e.gid, e.clk, "
-        "e.confirmed_amount, e.confirmed_date "
-        f"FROM {_PAID_JOIN.format(outer='')}) "
-        "INSERT INTO temp.paid_fresh SELECT seq, id, gid, clk, confirmed_amount, amount, "
-        "amount_json, confirmed_date, day, '\"' || day || '\"' FROM j "
-        "WHERE deleted = 0 AND id_number IS number AND (name IS NULL OR name = person_name) "
-        f"AND {FRESH_CLOCK_SQL.format(clk='clk')}", (ledger.year,))
+    conn.execute(_PAID_FRESH, (ledger.year,))
     fresh = ledger.bulk_write_fresh("enrollment", "temp.paid_fresh",
                                     ["confirmed_amount", "confirmed_date"],
                                     op="import_paid", txn=txn).changed
