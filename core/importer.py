@@ -664,9 +664,8 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                 amount_json = encode_scalar(amount)
                 if amount:
                     amounts[amount] = amount_json
-            params.append((packed >> 32, packed & _MASK32, k, number,
-                           raw_name if type(raw_name) is str and raw_name
-                           else cell_text(raw_name) or None, day, amount, amount_json))
+            params.append((packed >> 32, packed & _MASK32, k, number, _name_text(raw_name),
+                           day, amount, amount_json))
     del seen, ids
     # The hint has served (and is stale once this import writes): free it
     # before the writes fill the page cache.
@@ -680,7 +679,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
             w = work[k]
             pid = found.get(w.id_number)
             if pid is not None:
-                params.append((pid, 0, k, w.id_number, cell_text(w.name) or None, w.day,
+                params.append((pid, 0, k, w.id_number, _name_text(w.name), w.day,
                                w.amount, encode_scalar(w.amount)))
                 continue
             row = _row_of(w)
@@ -828,8 +827,8 @@ def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
     # Persons live, named alike, whose enrollment was never edited: confirmed
     # in SQL. The test is one iif() compared with the file's number on
     # purpose: given filters on person or enrollment alone, SQLite builds a
-    # Bloom filter by scanning all of that table for every chunk (3 s more
-    # for a county). The day is ISO date text (checked while reading), so
+    # Bloom filter by scanning all of that table for every chunk (a second
+    # or more for a county's list). The day is ISO date text (checked while reading), so
     # quoted it is its own JSON.
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS paid_fresh(seq INTEGER PRIMARY KEY, "
                  "id INTEGER, gid TEXT, clk TEXT, confirmed_amount, confirmed_amount_new, "
@@ -854,6 +853,11 @@ def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
         "ORDER BY x.seq", (ledger.year,)).fetchall()
     conn.execute("DELETE FROM temp.import_rows")
     return fresh, rows
+
+
+def _name_text(cell: Any) -> str | None:
+    """A paid list's name cell as compared with the ledger's name."""
+    return cell if type(cell) is str and cell else cell_text(cell) or None
 
 
 def _row_of(w: _Paid) -> _Row:
