@@ -839,6 +839,8 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
                 # amount, the days of a campaign): encode each set once.
                 # With types: 1, 1.0 and True hash alike but encode differently.
                 key = tuple((k, type(v), v) for k, v in fields.items())
+                if any(type(v) is float and not v for v in fields.values()):
+                    key = None   # 0.0 and -0.0 are one key but encode apart
                 try:
                     text = encoded.get(key)
                 except TypeError:  # a list or dict among the values: not hashable
@@ -919,10 +921,11 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     result = BulkUpdateResult()
     bits = list(enumerate(fields))
     mask = " | ".join(f"((s.{f} IS NOT s.{f}_new) << {i})" for i, f in bits)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS bulk_fresh(rn INTEGER PRIMARY KEY, "
+    # Made afresh: its columns are this call's fields.
+    conn.execute("DROP TABLE IF EXISTS temp.bulk_fresh")
+    conn.execute("CREATE TEMP TABLE bulk_fresh(rn INTEGER PRIMARY KEY, "
                  "id INTEGER, gid TEXT, prev TEXT, mask INTEGER, "
                  + ", ".join(f"{f}, {f}_json TEXT" for f in fields) + ")")
-    conn.execute("DELETE FROM temp.bulk_fresh")
     conn.execute(
         "INSERT INTO temp.bulk_fresh(id, gid, prev, mask, "
         + ", ".join(f"{f}, {f}_json" for f in fields) + ") "
@@ -934,7 +937,8 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     if not n:
         return result
     if entity == "enrollment" and conn.execute(
-            "SELECT 1 FROM temp.bulk_fresh WHERE confirmed_date IS NULL LIMIT 1").fetchone():
+            "SELECT 1 FROM temp.bulk_fresh WHERE coalesce(confirmed_date, '') = '' "
+            "LIMIT 1").fetchone():
         raise ValueError("bulk_write_fresh: confirmed_date may not be cleared here")
     # Each new clock exceeds the clock of the value it replaces, and every
     # clock this node made: one tick, then the counter runs on (borrowing the
@@ -968,6 +972,6 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     conn.execute(
         "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
         "SET max_hlc=max(max_hlc, excluded.max_hlc)", (clock.node, last))
-    conn.execute("DELETE FROM temp.bulk_fresh")
+    conn.execute("DROP TABLE temp.bulk_fresh")
     result.changed = n
     return result

@@ -573,3 +573,32 @@ def test_bulk_write_fresh_refuses_what_it_cannot_decide_alone(mem):
     with pytest.raises(ValueError):
         bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
                          ["confirmed_date", "confirmed_amount"], txn="t")   # not sorted
+    _enrollments(store, [(N1, 100, {}), (N1, 101, {})])
+    store.conn.execute("CREATE TEMP TABLE src AS SELECT id, gid, clk, confirmed_amount, "
+                       "400.0 AS confirmed_amount_new, '400.0' AS confirmed_amount_json, "
+                       "confirmed_date, iif(id % 2, '', '2026-10-02') AS confirmed_date_new, "
+                       "'\"\"' AS confirmed_date_json FROM enrollment")
+    before = canonical_dump(store.conn)
+    with pytest.raises(ValueError), guard(), store.db.atomic():
+        # Without a confirmed date the status needs the other facts.
+        bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src", FIELDS,
+                         txn="t")
+    assert canonical_dump(store.conn) == before
+
+
+def test_bulk_write_tells_zero_from_minus_zero(mem):
+    from core.changelog import BulkItem, bulk_write
+
+    store = mem()
+    gids = _enrollments(store, [(N1, 100, {}), (N1, 101, {})])
+    rows = {r[1]: r for r in store.conn.execute("SELECT id, gid, clk FROM enrollment")}
+    clock = hlc.Clock(N1, now_ms=lambda: BASE + 300)
+    items = [BulkItem(*rows[g], {"confirmed_amount": None, "confirmed_date": None},
+                      {"confirmed_amount": amount, "confirmed_date": "2026-10-02"})
+             for g, amount in zip(gids, (-0.0, 0.0))]
+    with guard(), store.db.atomic():
+        bulk_write(store.conn, clock, None, "x", "enrollment", items, txn="t")
+    values = [r[0] for r in store.conn.execute("SELECT value FROM change WHERE txn='t' "
+                                               "ORDER BY hlc")]
+    assert values == [dumps({"confirmed_amount": a, "confirmed_date": "2026-10-02"})
+                      for a in (-0.0, 0.0)]

@@ -902,7 +902,8 @@ def test_the_paid_lists_join_reads_only_the_persons_it_names(ledger, b):
                                                    (YEAR,))]
     naive = (importer._PAID_FRESH.rsplit("WHERE", 1)[0]
              + "WHERE p.deleted = 0 AND p.id_number = x.number AND length(e.clk) = 39")
-    assert any("BLOOM" in step for step in plan(naive))
+    if not any("BLOOM" in step for step in plan(naive)):
+        pytest.skip("this SQLite plans no Bloom filter even for the plain filters")
     assert not any("BLOOM" in step for step in plan(importer._PAID_FRESH))
 
 
