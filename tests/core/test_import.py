@@ -705,6 +705,12 @@ def test_cancel_before_writing(ledger, tmp_path):
 PAID_HEADER = ["序号", "缴费人姓名", "证件类型", "缴费人证件号码", "缴费金额", "缴费日期"]
 
 
+def paid_row(k: Any, name: str, number: str, amount: Any = 400,
+             day: Any = "2026-10-02") -> list[Any]:
+    """A row of the tax bureau's paid list, in PAID_HEADER's columns."""
+    return [k, name, "居民身份证", number, amount, day]
+
+
 @pytest.fixture
 def village(ledger, b):
     """One household of five, in 上坪村一组."""
@@ -821,7 +827,7 @@ def test_paid_list_without_names_or_dates(ledger, village, tmp_path):
 
 
 def test_reimporting_the_paid_list_changes_nothing(ledger, village, tmp_path):
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
             [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-03"]]
     path = xlsx(tmp_path / "已缴费.xlsx", rows)
     do_import(ledger, path, "paid")
@@ -838,7 +844,7 @@ def test_paid_list_for_someone_without_this_years_enrollment(ledger, store, tmp_
     gid = last_year.add_person(hh, name="周大军", id_number=make_id(40), relation="户主")
     assert ledger.conn.execute("SELECT count(*) FROM enrollment WHERE person_gid=? AND year=?",
                                (gid, YEAR)).fetchone()[0] == 0
-    rows = [PAID_HEADER, [1, "周大军", "居民身份证", make_id(40), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "周大军", make_id(40))]
     path = xlsx(tmp_path / "已缴费.xlsx", rows)
     report = do_import(ledger, path, "paid")
     assert report.refused == [] and (report.updated, report.unchanged) == (1, 0)
@@ -864,8 +870,8 @@ def test_paid_list_writes_the_same_rows_for_untouched_and_edited_enrollments(
         return real(entity, items, **kwargs)
 
     monkeypatch.setattr(ledger, "bulk_write", spy)
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "钱玉兰", make_id(2))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.updated == 2
     assert through_python == [enrollment_gid(village["赵大成"], YEAR)]
@@ -910,7 +916,7 @@ def test_the_paid_lists_join_reads_only_the_persons_it_names(ledger, b):
 def test_undo_a_paid_list_import(ledger, village, tmp_path):
     conn = ledger.conn
     ledger.claim_paid(village["赵大成"], date="2026-10-01", channel="微信")
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
             [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-03"]]
     dump_before = canonical_dump(conn)
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
@@ -1221,14 +1227,14 @@ def test_undo_a_lapsed_import_takes_back_new_persons_too(ledger, village, tmp_pa
 def test_names_differing_only_in_the_dot_are_the_same_person(ledger, tmp_path, b):
     hh = b.household(G111)
     gid = b.person(hh, "买买提·艾力", id_number=make_id(21), relation="户主")
-    rows = [PAID_HEADER, [1, "买买提•艾力", "居民身份证", make_id(21), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "买买提•艾力", make_id(21))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.flagged == [] and report.updated == 1
     assert enrollment(ledger.conn, gid)["status"] == "confirmed"
 
 
 def test_sheets_without_a_header_are_in_the_report(ledger, village, tmp_path):
-    rows = {"名单": [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]],
+    rows = {"名单": [PAID_HEADER, paid_row(1, "赵大成", make_id(1))],
             "说明": [["本表由税务局导出"], ["如有疑问请联系"]]}
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.skipped_sheets == ["说明"]
@@ -1248,8 +1254,8 @@ def test_paid_list_finds_the_live_person_when_a_deleted_one_shares_the_number(
     back = b.person(hh, "赵大成", id_number=make_id(1))
     only_deleted = b.person(hh, "钱玉兰", id_number=make_id(2))
     ledger.delete_person(only_deleted)
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "钱玉兰", make_id(2))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.updated == 1
     assert enrollment(ledger.conn, back)["status"] == "confirmed"
@@ -1259,8 +1265,8 @@ def test_paid_list_finds_the_live_person_when_a_deleted_one_shares_the_number(
 def test_paid_list_checks_an_unknown_canonical_number_in_full(ledger, village, tmp_path):
     rows = [PAID_HEADER,
             [1, "王伟", "居民身份证", bad_checksum(nid(7)), 400, "2026-10-02"],
-            [2, "赵大成", "居民身份证", f"  {make_id(1)}", 400, "2026-10-02"],     # spaces
-            [3, "李四", "居民身份证", nid(8), 400, "2026-10-02"]]
+            paid_row(2, "赵大成", f"  {make_id(1)}"),     # spaces
+            paid_row(3, "李四", nid(8))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.updated == 1
     assert [(r.row, r.reason[:6]) for r in report.refused] == [
@@ -1271,9 +1277,9 @@ def test_paid_list_names_that_differ_only_in_spaces_or_dots_match(ledger, b, tmp
     hh = b.household(G111)
     a = b.person(hh, "买买提·艾力", id_number=make_id(1))
     c = b.person(hh, "赵大成", id_number=make_id(2))
-    rows = [PAID_HEADER, [1, "买买提•艾力", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, " 赵大成 ", "居民身份证", make_id(2), 400, "2026-10-02"],
-            [3, "赵大成", "居民身份证", make_id(3), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "买买提•艾力", make_id(1)),
+            paid_row(2, " 赵大成 ", make_id(2)),
+            paid_row(3, "赵大成", make_id(3))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.flagged == []
     assert {status(ledger.conn, g) for g in (a, c)} == {"confirmed"}
@@ -1281,7 +1287,7 @@ def test_paid_list_names_that_differ_only_in_spaces_or_dots_match(ledger, b, tmp
 
 def test_paid_list_refusals_are_listed_in_the_files_order(ledger, village, tmp_path):
     rows = [PAID_HEADER,
-            [1, "王伟", "居民身份证", nid(1), 400, "2026-10-02"],          # not in ledger
+            paid_row(1, "王伟", nid(1)),          # not in ledger
             [2, "赵大成", "居民身份证", make_id(1), 400, "昨天"],          # bad date
             [3, "钱玉兰", "居民身份证", "4.50321E+17", 400, "2026-10-02"],  # number
             [4, "赵小峰", "居民身份证", make_id(3), "四百", "2026-10-02"]]  # bad amount
@@ -1290,7 +1296,7 @@ def test_paid_list_refusals_are_listed_in_the_files_order(ledger, village, tmp_p
 
 
 def test_a_second_paid_list_import_reads_every_row_as_unchanged(ledger, village, tmp_path):
-    rows = [PAID_HEADER] + [[k, n, "居民身份证", make_id(k), 400, "2026-10-02"] for k, n in
+    rows = [PAID_HEADER] + [paid_row(k, n, make_id(k)) for k, n in
                             enumerate(("赵大成", "钱玉兰", "赵小峰"), start=1)]
     path = xlsx(tmp_path / "已缴费.xlsx", rows)
     assert do_import(ledger, path, "paid").updated == 3
@@ -1303,7 +1309,7 @@ def test_a_second_paid_list_import_reads_every_row_as_unchanged(ledger, village,
 def test_the_cycle_collector_is_paused_only_while_importing(ledger, village, tmp_path):
     import gc
 
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1))]
     plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert gc.isenabled()
     steps = run_import(ledger, plan)
@@ -1316,8 +1322,8 @@ def test_the_cycle_collector_is_paused_only_while_importing(ledger, village, tmp
 
 def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, village,
                                                                        tmp_path):
-    rows = [PAID_HEADER, [1, "赵大成1", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成1", make_id(1)),
+            paid_row(2, "赵大成", make_id(1))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert [r.row for r in report.refused] == [2]
     assert enrollment(ledger.conn, village["赵大成"])["confirmed_date"] == "2026-10-02"
@@ -1334,10 +1340,10 @@ def test_paid_list_with_or_without_the_id_hint_writes_the_same(ledger, b, tmp_pa
     c = b.person(hh, "钱玉兰", id_number=make_id(2))
     ledger.confirm_paid(c, date="2026-10-02", amount=400)
     d = b.person(hh, "孙建华", id_number=make_id(3))
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"],        # unchanged
-            [3, "孙建军", "居民身份证", make_id(3), 400, "2026-10-02"],        # other name
-            [4, "李四", "居民身份证", nid(1), 400, "2026-10-02"]]              # not in ledger
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "钱玉兰", make_id(2)),        # unchanged
+            paid_row(3, "孙建军", make_id(3)),        # other name
+            paid_row(4, "李四", nid(1))]              # not in ledger
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=hint)
     assert (report.updated, report.unchanged) == (1, 1)
     assert [r.row for r in report.flagged] == [4] and [r.row for r in report.refused] == [5]
@@ -1349,10 +1355,10 @@ def test_a_stale_id_hint_is_checked_against_the_ledger(ledger, b, tmp_path):
     hh = b.household(G111)
     moved = b.person(hh, "赵大成", id_number=make_id(1))
     gone = b.person(hh, "钱玉兰", id_number=make_id(2))
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"],
-            [2, "赵大成", "居民身份证", make_id(4), 400, "2026-10-02"],
-            [3, "钱玉兰", "居民身份证", make_id(2), 400, "2026-10-02"],
-            [4, "孙建华", "居民身份证", make_id(5), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "赵大成", make_id(4)),
+            paid_row(3, "钱玉兰", make_id(2)),
+            paid_row(4, "孙建华", make_id(5))]
     plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year)
     assert {make_id(1), make_id(2)} <= plan.ledger_ids.packed.keys()
@@ -1379,7 +1385,7 @@ def test_an_id_hint_naming_another_row_or_year_is_not_trusted(ledger, b, tmp_pat
         if hint.year == YEAR:
             # Names the wrong enrollment row: caught by its gid.
             hint.packed[number] = (hint.packed[number] >> 32 << 32) | other[0]
-        rows = [PAID_HEADER, [1, "", "居民身份证", number, 400, "2026-10-02"]]
+        rows = [PAID_HEADER, paid_row(1, "", number)]
         plan = prepare(ledger.conn, xlsx(tmp_path / f"{number}.xlsx", rows), "paid")
         plan.ledger_ids = hint
         assert (run_plan(ledger, plan).updated, plan.report.refused) == (1, [])
@@ -1392,7 +1398,7 @@ def test_a_partial_id_hint_leaves_the_rest_to_sql(ledger, b, tmp_path):
     hh = b.household(G111)
     gids = [b.person(hh, n, id_number=make_id(k)) for k, n in
             enumerate(("赵大成", "钱玉兰", "孙建华"), start=1)]
-    rows = [PAID_HEADER] + [[k, "", "居民身份证", make_id(k), 400, "2026-10-02"]
+    rows = [PAID_HEADER] + [paid_row(k, "", make_id(k))
                             for k in range(1, 4)]
     plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year, limit=1)
@@ -1405,7 +1411,7 @@ def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
     """Still there when the store is closed and opened again. (It was not: a
     temp-table DELETE before the import opened a transaction of its own, in
     which the import's was only a savepoint, and closing rolled it all back.)"""
-    rows = [PAID_HEADER, [1, "赵大成", "居民身份证", make_id(1), 400, "2026-10-02"]]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1))]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=False)
     assert report.updated == 1
     assert not ledger.conn.in_transaction
