@@ -187,6 +187,11 @@ class _Touched:
         self.visit_households: set[str] = set()
 
 
+# The highest clock held from a node, raised to `max_hlc` if that is higher.
+_RAISE_KNOWLEDGE = ("INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) "
+                    "DO UPDATE SET max_hlc=max(max_hlc, excluded.max_hlc)")
+
+
 def _effective(clk: Mapping[str, str], name: str) -> str:
     return clk.get(name, clk.get("*", ""))
 
@@ -250,9 +255,7 @@ def apply_changes(conn: sqlite3.Connection, changes: Iterable[Change], *,
     for _, run in itertools.groupby(fresh, key=lambda c: (c.entity, c.gid)):
         _apply_run(conn, list(run), report, touched)
     for node, top in highest.items():
-        conn.execute(
-            "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
-            "SET max_hlc=max(max_hlc, excluded.max_hlc)", (node, top))
+        conn.execute(_RAISE_KNOWLEDGE, (node, top))
     _refresh_derived(conn, touched)
     return report
 
@@ -676,9 +679,7 @@ class BulkCreator:
             self.sink("INSERT INTO change(hlc, entity, gid, field, value, prev, operator, op, txn) "
                       "VALUES (?,?,?,?,?,?,?,?,?)", self._changes)
             self._changes = []
-            self.sink("INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO "
-                      "UPDATE SET max_hlc=max(max_hlc, excluded.max_hlc)",
-                      [(self.clock.node, self.top)])
+            self.sink(_RAISE_KNOWLEDGE, [(self.clock.node, self.top)])
         if self._digits:
             self.sink("INSERT INTO search_digits(rowid, digits) VALUES (?,?)", self._digits)
             self.sink("INSERT INTO search_grams(rowid, grams) VALUES (?,?)", self._grams)
@@ -874,9 +875,7 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
         conn.executemany(
             "INSERT INTO change(hlc, entity, gid, field, value, prev, operator, op, txn) "
             "VALUES (?,?,?,?,?,?,?,?,?)", change_rows)
-        conn.execute(
-            "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
-            "SET max_hlc=max(max_hlc, excluded.max_hlc)", (clock.node, change_rows[-1][0]))
+        conn.execute(_RAISE_KNOWLEDGE, (clock.node, change_rows[-1][0]))
     for cols, params in row_updates.items():
         sets = "".join(f", {c}=?" for c in cols)
         conn.executemany(f"UPDATE {spec.table} SET clk=?{sets} WHERE id=?", params)
@@ -969,9 +968,7 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
         (_CONFIRMED,) if derived else ())
     last = hlc_mod.fmt(wall + (counter + n - 1) // 65536, (counter + n - 1) % 65536, node)
     clock.observe(last)
-    conn.execute(
-        "INSERT INTO knowledge(node, max_hlc) VALUES(?, ?) ON CONFLICT(node) DO UPDATE "
-        "SET max_hlc=max(max_hlc, excluded.max_hlc)", (clock.node, last))
+    conn.execute(_RAISE_KNOWLEDGE, (clock.node, last))
     conn.execute("DROP TABLE temp.bulk_fresh")
     result.changed = n
     return result
