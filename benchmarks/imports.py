@@ -7,7 +7,9 @@
   every sheet into Python), in the same run.
 - Ours: prepare + run_import end to end (parse, normalise, validate, match,
   confirm with change rows in one transaction), in a child process so its
-  peak RSS is its own.
+  peak RSS is its own; timed to the commit, when the user has the report.
+  The WAL checkpoint after it (about a second, in the background in the
+  window, at exit on the command line) is timed and printed on its own.
 - Export of 400,000 persons (the 台账) to .xlsx.
 """
 
@@ -41,7 +43,11 @@ for _ in run_import(ledger, plan):
     pass
 total = time.perf_counter() - t
 r = plan.report
+# The WAL is copied into the database file after the import (the window
+# shows the report meanwhile): closing the last connection does it here.
+t = time.perf_counter()
 store.close()
+checkpoint = time.perf_counter() - t
 # VmHWM is this process's own peak. ru_maxrss is not: Linux carries the
 # parent's peak into a child across fork and exec, so it reported the
 # benchmark's own memory (the openpyxl writer and the baseline parse).
@@ -51,7 +57,8 @@ try:
 except (OSError, StopIteration):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{"total": total, "prepare": t_prepare, "read": r.read, "updated": r.updated,
-                  "unchanged": r.unchanged, "refused": len(r.refused), "peak_mb": peak}}))
+                  "unchanged": r.unchanged, "refused": len(r.refused), "peak_mb": peak,
+                  "checkpoint": checkpoint}}))
 """
 
 
@@ -152,6 +159,8 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
              f"关闭后复查），无变化 {m['unchanged']:,}，拒收 {m['refused']:,}",
              f"{ratio:.2f}× 基线（预算 ≤ {BUDGET['ratio']:.0f}×）"
              + (" 达标" if ratio <= BUDGET["ratio"] else " 超出")),
+            ("其后：WAL 写回数据库文件（检查点）", f"{m['checkpoint']:.1f} s", "", "导入已提交、报告已显示之后在后台进行，"
+             "不计入导入用时；命令行在退出时进行", ""),
             ("导入峰值内存（RSS）", f"{m['peak_mb']:,.0f} MB", "", "",
              f"预算 ≤ {BUDGET['rss']:,.0f} MB" + (" 达标" if m["peak_mb"] <= BUDGET["rss"]
                                                   else " 超出")),

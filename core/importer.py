@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import re
 import sqlite3
 from collections import Counter, defaultdict
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from core import gcpause, idcard
+from core.ahead import ahead
 from core.changelog import FRESH_CLOCK_SQL, BulkItem, dumps, encode_scalar
 from core.domain import (
     Department, LabelledEnum, LastYear, Level, Relation, SubsidyCategory, SubsidyKind, derive_status,
@@ -47,6 +49,7 @@ from core.ledger import (
     Ledger, campaign_year, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone,
 )
 from core.policy import load_policy
+from core.store import checkpoint_later
 from core.tabular import (
     FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, present,
     read_sheets,
@@ -407,8 +410,10 @@ def run_import(ledger: Ledger, plan: ImportPlan,
                options: ImportOptions | None = None) -> Iterator[ImportProgress]:
     """Apply the plan in one transaction, yielding progress; closing the
     generator before it ends (cancel) rolls everything back. The report is
-    left in plan.report."""
-    with gcpause.paused():
+    left in plan.report. The WAL is not checkpointed at the commit: the
+    caller runs core.store.checkpoint() when the user has the report (closing
+    the last connection does it too)."""
+    with gcpause.paused(), checkpoint_later(ledger.conn):
         yield from _run_import(ledger, plan, options or ImportOptions())
 
 
@@ -551,132 +556,42 @@ class _Paid(NamedTuple):
     amount: float | None
 
 
+def _paid(work: list[tuple[Any, ...]], k: int) -> _Paid:
+    return _Paid._make(work[k])
+
+
 def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
               total: int) -> Iterator[ImportProgress]:
     """The tax bureau's paid list: confirm date and amount of those it names.
 
     Tuned for a county's list (hundreds of thousands of rows): the rows are
-    read with their columns resolved once; an ID number already in canonical
-    form is checked in full (check character, birth date) only if it matches
-    nobody in the ledger, since every number in the ledger was checked when it
-    was entered; the ledger is read in table order (person rowid) rather than
-    in the file's order, so each page is read once; and the writes are a
-    few statements per chunk: in SQL for enrollments never edited since they
-    were made (bulk_write_fresh), through bulk_write for the rest.
+    read and checked on a helper thread (core.ahead) while the database
+    confirms the chunk before, so the two use both cores. Most rows name a
+    live person whose enrollment was never edited since it was made: those
+    are confirmed in SQL (bulk_write_fresh), a few statements per chunk of
+    50,000. The rest (edited enrollments, names that differ, deleted persons,
+    no enrollment for the year) are kept aside in temp.paid_rest and, once
+    every row is read, go through bulk_write as usual.
     """
     conn = ledger.conn
-    today = dt.date.today().isoformat()
-    work: list[_Paid] = []
-    seen: dict[str, tuple[str, int]] = {}
-    ids = plan.ledger_ids.packed if plan.ledger_ids and plan.ledger_ids.year == ledger.year \
-        else {}
-    # The rows of temp.import_rows, built as each row is read: (person rowid,
-    # enrollment rowid or 0, k, ID number, name, day, amount, amount's JSON).
-    # Numbers the hint lacks are looked up in SQL once the transaction is open.
-    params: list[tuple[Any, ...]] = []
-    unhinted: list[int] = []
-    amounts: dict[float, str] = {}
-    done = 0
-    for sp in plan.usable:
-        rows, header = sp.sheet.rows, sp.header
-        m = header.mapping
-        c_id, c_name = m["id_number"], m.get("name", -1)
-        c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
-        for i in range(header.row + 1, len(rows)):
-            cells = rows[i]
-            done += 1
-            if done % 20_000 == 0:
-                yield ImportProgress(done, total, "检查数据")
-            width = len(cells)
-            raw_id = cells[c_id] if c_id < width else None
-            first = cells[0] if width else None
-            number: str | None = None
-            if type(raw_id) is str and len(raw_id) == 18 and _CANONICAL_ID.match(raw_id) \
-                    and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
-                number = raw_id   # checked in full below if nobody has it
-            else:
-                row = _Row(sp.sheet.name, i + 1, cells, header)
-                if not any(present(c) for c in cells) or _is_total(cells, row):
-                    continue  # a blank or totals row, not a person
-            report.read += 1
-            if number is None:
-                number = _checked_id(report, row)
-                if number is None:
-                    continue
-            if number in seen:
-                row = _Row(sp.sheet.name, i + 1, cells, header)
-                _refuse(report, row, "id_number", _duplicate(seen[number], row), id_text=number)
-                continue
-            raw_name = cells[c_name] if 0 <= c_name < width else None
-            if raw_name not in (None, "") and not (type(raw_name) is str
-                                                 and _PLAIN_NAME.fullmatch(raw_name)):
-                # A name that may not be one is refused now, before it can make
-                # a later row of the same person look like a duplicate.
-                try:
-                    parse_name(cell_text(raw_name))
-                except ValidationError as exc:
-                    _refuse(report, _Row(sp.sheet.name, i + 1, cells, header), "name",
-                            str(exc), id_text=number)
-                    continue
-            seen[number] = (sp.sheet.name, i + 1)
-            # The common case, ISO date text and a number, without the general
-            # parsers; anything else goes the careful way below.
-            raw_day = cells[c_date] if 0 <= c_date < width else None
-            raw_amount = cells[c_amount] if 0 <= c_amount < width else None
-            day: str | None = None
-            if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
-                    and raw_day[7] == "-" and raw_day <= today:
-                try:
-                    dt.date.fromisoformat(raw_day)
-                    day = raw_day
-                except ValueError:
-                    pass
-            amount: float | None = None
-            if raw_amount is not None and raw_amount != "":
-                if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
-                    amount = float(raw_amount)
-                else:
-                    day = None
-            if day is None:
-                row = _Row(sp.sheet.name, i + 1, cells, header)
-                try:
-                    day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
-                    if day > today:
-                        raise ValidationError(f"缴费日期 {day} 在今天之后")
-                except ValidationError as exc:
-                    _refuse(report, row, "paid_date", str(exc), id_text=number)
-                    continue
-                try:
-                    amount = parse_amount(row.get("amount"), "缴费金额")
-                except ValidationError as exc:
-                    _refuse(report, row, "amount", str(exc), id_text=number)
-                    continue
-            k = len(work)
-            work.append(_Paid(sp, i + 1, number, raw_name, day, amount))
-            packed = ids.get(number)
-            if packed is None:
-                unhinted.append(k)
-                continue
-            # A list has a few amounts: each encoded once. (Not 0.0: it is one
-            # key with -0.0, which encodes apart.)
-            amount_json = amounts.get(amount) if amount else None
-            if amount_json is None:
-                amount_json = encode_scalar(amount)
-                if amount:
-                    amounts[amount] = amount_json
-            params.append((packed >> 32, packed & _MASK32, k, number, _name_text(raw_name),
-                           day, amount, amount_json))
-    del seen, ids
-    # The hint has served (and is stale once this import writes): free it
-    # before the writes fill the page cache.
-    plan.ledger_ids = None
-    yield ImportProgress(done, total, "查找台账")
+    reader = _PaidReader(plan, report, ledger.year)
+    yield ImportProgress(0, total, "检查数据")
     with _big_cache(conn), _import_step(ledger, plan, report):
-        # Inside the import's transaction: its temp-table writes would
-        # otherwise each commit on their own (0.4 s more for 400,000 numbers).
-        found = _find_persons(conn, [work[k].id_number for k in unhinted])
-        for k in unhinted:
-            w = work[k]
+        txn = report.txn or ""
+        _paid_tables(conn)
+        # Inside the import's transaction: temp-table writes would otherwise
+        # each commit on their own.
+        staged = 0
+        with ahead(reader.chunks()) as chunks:
+            for done, chunk in chunks:
+                staged += _stage(ledger, chunk, staged)
+                yield ImportProgress(done, total, "检查数据")
+        # Every row is read. Numbers the hint lacked are looked up in SQL.
+        work = reader.work
+        found = _find_persons(conn, [_paid(work, k).id_number for k in reader.unhinted])
+        params = []
+        for k in reader.unhinted:
+            w = _paid(work, k)
             pid = found.get(w.id_number)
             if pid is not None:
                 params.append((pid, 0, k, w.id_number, _name_text(w.name), w.day,
@@ -690,54 +605,169 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
                 continue
             _refuse(report, row, "id_number", "台账中没有此人：请核实是否本辖区人员，"
                     "或先导入花名册", id_text=w.id_number)
-        del found, unhinted
+        del found
         params.sort()   # by person rowid: the ledger is read in table order
-        missing: list[tuple[str, dict[str, Any]]] = []
-        for start in range(0, len(params), 50_000):
-            chunk = params[start:start + 50_000]
-            yield ImportProgress(done * (start + len(chunk)) // max(len(params), 1),
-                                 total, "确认缴费")
-            items = []
-            fresh, targets = _paid_targets(ledger, chunk, report.txn or "")
-            report.updated += fresh
-            report.unchanged += len(chunk) - fresh - len(targets)
-            for k, other, lname, eid, egid, clk, day, amount, pgid in targets:
-                w = work[k]
-                if other:  # a deleted person, or one whose number changed since prepare
-                    live = conn.execute("SELECT gid, name FROM person WHERE id_number=? AND "
-                                        "deleted=0", (w.id_number,)).fetchone()
-                    if live is None:
-                        _refuse(report, _row_of(w), "id_number", "台账中没有此人：请核实是否本"
-                                "辖区人员，或先导入花名册", id_text=w.id_number)
-                        continue
-                    pgid, eid = live[0], None
-                    lname = live[1] if w.name not in (None, "") and live[1] != w.name else None
-                if lname is not None:
-                    try:
-                        name = parse_name(cell_text(w.name))
-                    except ValidationError as exc:
-                        _refuse(report, _row_of(w), "name", str(exc), id_text=w.id_number)
-                        continue
-                    if not _same_name(name, lname):
-                        _refuse(report, _row_of(w), "name", f"姓名不一致：台账中为“{lname}”，"
-                                "未确认，请核对", name, w.id_number, flag=True)
-                        continue
-                values = {"confirmed_date": w.day, "confirmed_amount": w.amount}
-                if eid is None:  # rare: added before this year was opened, or see above
-                    missing.append((enrollment_gid(pgid, ledger.year), values))
-                    continue
-                # confirmed_date decides the status alone: no other facts are read.
-                items.append(BulkItem(eid, egid, clk, {"confirmed_date": day,
-                                                       "confirmed_amount": amount}, values))
-            result = ledger.bulk_write("enrollment", items, op="import_paid", txn=report.txn)
-            report.updated += result.changed
-            report.unchanged += result.unchanged
-        if missing:
-            _bulk(ledger, missing, "import_paid", report.txn or "", report)
+        for start in range(0, len(params), _CHUNK):
+            staged += _stage(ledger, params[start:start + _CHUNK], staged)
+        del params
+        yield ImportProgress(total, total, "确认缴费")
+        # In one go, in enrollment order: each page of the table is written once.
+        fresh = 0
+        lo, hi = conn.execute("SELECT min(id), max(id) FROM temp.paid_fresh").fetchone()
+        if lo is not None:
+            step = (hi - lo) // 8 + 1
+            for a in range(lo - 1, hi, step):
+                fresh += ledger.bulk_write_fresh(
+                    "enrollment", f"(SELECT * FROM temp.paid_fresh WHERE id > {a} AND id <= {a + step})",
+                    ["confirmed_amount", "confirmed_date"], op="import_paid", txn=txn).changed
+        conn.execute("DELETE FROM temp.paid_fresh")
+        report.updated += fresh
+        report.unchanged += staged - fresh
+        yield from _confirm_rest(ledger, work, report, txn, total)
         # In the file's order, as the user will look them up.
         order = {sp.sheet.name: n for n, sp in enumerate(plan.sheets)}
         report.refused.sort(key=lambda r: (order.get(r.sheet, 0), r.row))
         report.flagged.sort(key=lambda r: (order.get(r.sheet, 0), r.row))
+
+
+_CHUNK = 50_000
+
+
+class _PaidReader:
+    """A paid list's rows read and checked, in chunks for the database.
+
+    chunks() runs on the helper thread (core.ahead). It alone writes `work`,
+    `unhinted`, `done` and the report's `read` and `refused` until it ends;
+    the importer reads them only after that."""
+
+    def __init__(self, plan: ImportPlan, report: ImportReport, year: int) -> None:
+        self.plan = plan
+        self.report = report
+        hint = plan.ledger_ids
+        self.ids = hint.packed if hint and hint.year == year else {}
+        self.work: list[tuple[Any, ...]] = []   # the fields of _Paid: see _paid()
+        self.unhinted: list[int] = []   # indexes into work of numbers the hint lacks
+
+    def chunks(self) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
+        """(rows of the file read so far, rows of temp.import_rows), the latter
+        (person rowid, enrollment rowid or 0, k, ID number, name, day, amount,
+        amount's JSON) sorted by person rowid: the ledger is read in table
+        order. Rows the hint lacks are left in `unhinted`."""
+        report, work, unhinted, ids = self.report, self.work, self.unhinted, self.ids
+        today = dt.date.today().isoformat()
+        seen: dict[str, tuple[str, int]] = {}
+        params: list[tuple[Any, ...]] = []
+        amounts: dict[float, str] = {}
+        done = 0
+        # Bound once: this loop runs for every row of a county's list.
+        id_match, plain_name, iso_date = _CANONICAL_ID.match, _PLAIN_NAME.fullmatch, \
+            dt.date.fromisoformat
+        for sp in self.plan.usable:
+            rows, header, sheet_name = sp.sheet.rows, sp.header, sp.sheet.name
+            m = header.mapping
+            c_id, c_name = m["id_number"], m.get("name", -1)
+            c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
+            for i in range(header.row + 1, len(rows)):
+                cells = rows[i]
+                done += 1
+                width = len(cells)
+                raw_id = cells[c_id] if c_id < width else None
+                first = cells[0] if width else None
+                number: str | None = None
+                if type(raw_id) is str and len(raw_id) == 18 and id_match(raw_id) \
+                        and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
+                    number = raw_id   # checked in full later if nobody has it
+                else:
+                    row = _Row(sp.sheet.name, i + 1, cells, header)
+                    if not any(present(c) for c in cells) or _is_total(cells, row):
+                        continue  # a blank or totals row, not a person
+                report.read += 1
+                if number is None:
+                    number = _checked_id(report, row)
+                    if number is None:
+                        continue
+                if number in seen:
+                    row = _Row(sp.sheet.name, i + 1, cells, header)
+                    _refuse(report, row, "id_number", _duplicate(seen[number], row),
+                            id_text=number)
+                    continue
+                raw_name = cells[c_name] if 0 <= c_name < width else None
+                if type(raw_name) is str and plain_name(raw_name):
+                    name_text = raw_name
+                elif raw_name in (None, ""):
+                    name_text = None
+                else:
+                    # A name that may not be one is refused now, before it can
+                    # make a later row of the same person look like a duplicate.
+                    try:
+                        parse_name(cell_text(raw_name))
+                    except ValidationError as exc:
+                        _refuse(report, _Row(sheet_name, i + 1, cells, header), "name",
+                                str(exc), id_text=number)
+                        continue
+                    name_text = _name_text(raw_name)
+                seen[number] = (sheet_name, i + 1)
+                # The common case, ISO date text and a number, without the
+                # general parsers; anything else goes the careful way below.
+                raw_day = cells[c_date] if 0 <= c_date < width else None
+                raw_amount = cells[c_amount] if 0 <= c_amount < width else None
+                day: str | None = None
+                if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
+                        and raw_day[7] == "-" and raw_day <= today:
+                    try:
+                        iso_date(raw_day)
+                        day = raw_day
+                    except ValueError:
+                        pass
+                amount: float | None = None
+                if raw_amount is not None and raw_amount != "":
+                    if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
+                        amount = float(raw_amount)
+                    else:
+                        day = None
+                if day is None:
+                    row = _Row(sheet_name, i + 1, cells, header)
+                    try:
+                        day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
+                        if day > today:
+                            raise ValidationError(f"缴费日期 {day} 在今天之后")
+                    except ValidationError as exc:
+                        _refuse(report, row, "paid_date", str(exc), id_text=number)
+                        continue
+                    try:
+                        amount = parse_amount(row.get("amount"), "缴费金额")
+                    except ValidationError as exc:
+                        _refuse(report, row, "amount", str(exc), id_text=number)
+                        continue
+                k = len(work)
+                # A plain tuple: _Paid's own constructor costs more, and most
+                # rows are never looked at again (see _paid).
+                work.append((sp, i + 1, number, raw_name, day, amount))
+                packed = ids.get(number)
+                if packed is None:
+                    unhinted.append(k)
+                    continue
+                # A list has a few amounts: each encoded once. (Not 0.0: it is
+                # one key with -0.0, which encodes apart.)
+                amount_json = amounts.get(amount) if amount else None
+                if amount_json is None:
+                    amount_json = encode_scalar(amount)
+                    if amount:
+                        amounts[amount] = amount_json
+                params.append((packed >> 32, packed & _MASK32, k, number, name_text, day,
+                               amount, amount_json))
+                if len(params) == _CHUNK:
+                    params.sort()
+                    yield done, params
+                    params = []
+        # The hint has served (and is stale once this import writes): free it
+        # before the writes fill the page cache.
+        self.ids = ids = {}
+        self.plan.ledger_ids = None
+        del seen
+        if params:
+            params.sort()
+            yield done, params
 
 
 _CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
@@ -778,81 +808,159 @@ def _find_persons(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int
     for number, pid in conn.execute(
             "SELECT i.number, p.id FROM temp.import_ids i "
             "JOIN person p INDEXED BY person_id_number ON p.id_number = i.number"):
-        out.setdefault(number, pid)   # a deleted person is caught in _paid_targets
+        out.setdefault(number, pid)   # a deleted person is caught in _confirm_rest
     conn.execute("DELETE FROM temp.import_ids")
     return out
 
 
-# A row of temp.import_rows and its person (p) and this year's enrollment (e):
-# the enrollment by the rowid LedgerIds gave, else found by gid; either way its
+# A row of {rows} and its person (p) and this year's enrollment (e): the
+# enrollment by the rowid LedgerIds gave, else found by gid; either way its
 # gid is checked ('+' keeps the planner off the gid index for that check).
 # CROSS JOIN keeps this order: the chunk's persons by rowid, rather than a scan
 # of every person for each chunk.
 _PAID_JOIN = (
-    "temp.import_rows x CROSS JOIN person p ON p.id = x.pid "
+    "{rows} x CROSS JOIN person p ON p.id = x.pid "
     "{outer} JOIN enrollment e ON e.id = coalesce(nullif(x.eid, 0), "
     "(SELECT id FROM enrollment WHERE gid = p.gid || '/' || ?1)) "
     "AND +e.gid = p.gid || '/' || ?1")
 
 
+# Persons live, named alike, whose enrollment was never edited. The test is
+# one iif() compared with the file's number on purpose: given filters on
+# person or enrollment alone, SQLite builds a Bloom filter by scanning all of
+# that table for every chunk (a second or more for a county's list). The day
+# is ISO date text (checked while reading), so quoted it is its own JSON.
 _PAID_FRESH = (
-    "INSERT INTO temp.paid_fresh SELECT x.seq, e.id, e.gid, e.clk, e.confirmed_amount, "
+    "INSERT INTO temp.paid_fresh(seq, id, gid, clk, confirmed_amount, confirmed_amount_new, "
+    "confirmed_amount_json, confirmed_date, confirmed_date_new, confirmed_date_json) "
+    "SELECT x.seq, e.id, e.gid, e.clk, e.confirmed_amount, "
     "x.amount, x.amount_json, e.confirmed_date, x.day, '\"' || x.day || '\"' "
-    f"FROM {_PAID_JOIN.format(outer='')} "
+    f"FROM {_PAID_JOIN.format(rows='temp.import_rows', outer='')} "
     "WHERE iif(p.deleted = 0 AND (x.name IS NULL OR x.name = p.name) "
     f"AND {FRESH_CLOCK_SQL.format(clk='e.clk')}, p.id_number, NULL) = x.number")
 
+_ROW_COLUMNS = "pid, eid, k, number, name, day, amount, amount_json"
 
-def _paid_targets(ledger: Ledger, chunk: list[tuple[Any, ...]],
-                  txn: str) -> tuple[int, list[tuple[Any, ...]]]:
-    """For rows of temp.import_rows (person rowid, enrollment rowid or 0, k,
-    ID number, name, day, amount, amount's JSON) in rowid order: first
-    the rows of live persons, named alike, whose enrollment was never edited
-    since it was created (most of them) are confirmed in SQL; then, in one
-    pass over person and enrollment in table order, the rest that the paid
-    list may change: (k, not this person (deleted, or the number is no longer
-    theirs), ledger name if it differs from the file's, enrollment id and gid,
-    clk, confirmed date and amount, person gid if no enrollment for the year).
-    Rows whose person is live, named alike and already confirmed with the same
-    date and amount are left out: they are unchanged. Returns the number
-    confirmed in SQL and the rest."""
-    conn = ledger.conn
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_rows(seq INTEGER PRIMARY KEY, "
-                 "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "
-                 "amount REAL, amount_json TEXT)")
-    conn.execute("DELETE FROM temp.import_rows")
-    conn.executemany(
-        "INSERT INTO temp.import_rows(pid, eid, k, number, name, day, amount, amount_json) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", chunk)
-    # Persons live, named alike, whose enrollment was never edited: confirmed
-    # in SQL. The test is one iif() compared with the file's number on
-    # purpose: given filters on person or enrollment alone, SQLite builds a
-    # Bloom filter by scanning all of that table for every chunk (a second
-    # or more for a county's list). The day is ISO date text (checked while reading), so
-    # quoted it is its own JSON.
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS paid_fresh(seq INTEGER PRIMARY KEY, "
-                 "id INTEGER, gid TEXT, clk TEXT, confirmed_amount, confirmed_amount_new, "
+
+def _paid_tables(conn: sqlite3.Connection) -> None:
+    """The temp tables of a paid-list import: import_rows (one chunk of the
+    file's rows), paid_fresh (those confirmed in SQL) and paid_rest (the
+    others, until every row is read)."""
+    for table in ("import_rows", "paid_rest"):
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}(seq INTEGER PRIMARY KEY, "
+                     "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "
+                     "amount REAL, amount_json TEXT)")
+        conn.execute(f"DELETE FROM temp.{table}")
+    # rn counts the rows staged (no row is deleted until all are written).
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS paid_fresh(rn INTEGER PRIMARY KEY, "
+                 "seq INTEGER, id INTEGER, gid TEXT, clk TEXT, confirmed_amount, confirmed_amount_new, "
                  "confirmed_amount_json TEXT, confirmed_date, confirmed_date_new, "
                  "confirmed_date_json TEXT)")
+    # By enrollment: it is written a range of the table at a time.
+    conn.execute("CREATE INDEX IF NOT EXISTS temp.paid_fresh_id ON paid_fresh(id)")
     conn.execute("DELETE FROM temp.paid_fresh")
-    conn.execute(_PAID_FRESH, (ledger.year,))
-    fresh = ledger.bulk_write_fresh("enrollment", "temp.paid_fresh",
-                                    ["confirmed_amount", "confirmed_date"],
-                                    op="import_paid", txn=txn).changed
-    conn.execute("DELETE FROM temp.import_rows WHERE seq IN (SELECT seq FROM temp.paid_fresh)")
-    conn.execute("DELETE FROM temp.paid_fresh")
-    rows = conn.execute(
-        "SELECT x.k, p.deleted != 0 OR p.id_number IS NOT x.number, "
-        "CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL ELSE p.name END, "
-        "e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
-        "CASE WHEN e.id IS NULL THEN p.gid END "
-        f"FROM {_PAID_JOIN.format(outer='LEFT')} "
-        "WHERE p.deleted != 0 OR p.id_number IS NOT x.number OR e.id IS NULL "
-        "OR (x.name IS NOT NULL AND x.name != p.name) "
-        "OR e.confirmed_date IS NOT x.day OR e.confirmed_amount IS NOT x.amount "
-        "ORDER BY x.seq", (ledger.year,)).fetchall()
+
+
+def _insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT INTO `into` VALUES (…), (…), … a few thousand rows at a time.
+
+    Not executemany: that lets go of the GIL for every row, and while the
+    reading thread holds it each row would wait for it (core.ahead)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, min(2000, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    one = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, len(rows), per):
+        part = rows[start:start + per]
+        conn.execute(f"INSERT INTO {into} VALUES " + ", ".join([one] * len(part)),
+                     list(itertools.chain.from_iterable(part)))
+
+
+def _stage(ledger: Ledger, chunk: list[tuple[Any, ...]], staged: int) -> int:
+    """Rows of temp.import_rows (person rowid, enrollment rowid or 0, k, ID
+    number, name, day, amount, amount's JSON), each chunk in person rowid
+    order, sorted into two tables: temp.paid_fresh, the rows of live persons,
+    named alike, whose enrollment was never edited since it was made (most
+    of them), to be confirmed in SQL once all are read; temp.paid_rest, the
+    others, for _confirm_rest. `staged` is how many paid_fresh holds; returns
+    how many this chunk added. A few long statements: this runs while the
+    reading thread checks the next chunk (core.ahead)."""
+    conn = ledger.conn
+    _insert_rows(conn, f"temp.import_rows({_ROW_COLUMNS})", chunk)
+    added = conn.execute(_PAID_FRESH, (ledger.year,)).rowcount
+    conn.execute(f"INSERT INTO temp.paid_rest({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} "
+                 "FROM temp.import_rows WHERE seq NOT IN "
+                 "(SELECT seq FROM temp.paid_fresh WHERE rn > ?) ORDER BY seq", (staged,))
     conn.execute("DELETE FROM temp.import_rows")
-    return fresh, rows
+    return added
+
+
+# The rows of temp.paid_rest in a range of seq that the paid list may change:
+# (k, not this person (deleted, or the number is no longer theirs), ledger
+# name if it differs from the file's, enrollment id and gid, clk, confirmed
+# date and amount, person gid if no enrollment for the year). Rows whose
+# person is live, named alike and already confirmed with the same date and
+# amount are left out: they are unchanged.
+_PAID_REST = (
+    "SELECT x.k, p.deleted != 0 OR p.id_number IS NOT x.number, "
+    "CASE WHEN x.name IS NULL OR x.name = p.name THEN NULL ELSE p.name END, "
+    "e.id, e.gid, e.clk, e.confirmed_date, e.confirmed_amount, "
+    "CASE WHEN e.id IS NULL THEN p.gid END "
+    f"FROM {_PAID_JOIN.format(rows='temp.paid_rest', outer='LEFT')} "
+    "WHERE x.seq > ?2 AND x.seq <= ?3 AND (p.deleted != 0 OR p.id_number IS NOT x.number "
+    "OR e.id IS NULL OR (x.name IS NOT NULL AND x.name != p.name) "
+    "OR e.confirmed_date IS NOT x.day OR e.confirmed_amount IS NOT x.amount) "
+    "ORDER BY x.seq")
+
+
+def _confirm_rest(ledger: Ledger, work: list[tuple[Any, ...]], report: ImportReport, txn: str,
+                  total: int) -> Iterator[ImportProgress]:
+    """The rows _confirm_fresh left, through bulk_write: checked against the
+    person as it is now, 50,000 at a time."""
+    conn = ledger.conn
+    rest = conn.execute("SELECT count(*) FROM temp.paid_rest").fetchone()[0]
+    missing: list[tuple[str, dict[str, Any]]] = []
+    for start in range(0, rest, _CHUNK):
+        if rest > _CHUNK:
+            yield ImportProgress(total, total, f"核对其余 {start:,}/{rest:,} 人")
+        targets = conn.execute(_PAID_REST, (ledger.year, start, start + _CHUNK)).fetchall()
+        report.unchanged += min(rest - start, _CHUNK) - len(targets)
+        items = []
+        for k, other, lname, eid, egid, clk, day, amount, pgid in targets:
+            w = _paid(work, k)
+            if other:  # a deleted person, or one whose number changed since prepare
+                live = conn.execute("SELECT gid, name FROM person WHERE id_number=? AND "
+                                    "deleted=0", (w.id_number,)).fetchone()
+                if live is None:
+                    _refuse(report, _row_of(w), "id_number", "台账中没有此人：请核实是否本"
+                            "辖区人员，或先导入花名册", id_text=w.id_number)
+                    continue
+                pgid, eid = live[0], None
+                lname = live[1] if w.name not in (None, "") and live[1] != w.name else None
+            if lname is not None:
+                try:
+                    name = parse_name(cell_text(w.name))
+                except ValidationError as exc:
+                    _refuse(report, _row_of(w), "name", str(exc), id_text=w.id_number)
+                    continue
+                if not _same_name(name, lname):
+                    _refuse(report, _row_of(w), "name", f"姓名不一致：台账中为“{lname}”，"
+                            "未确认，请核对", name, w.id_number, flag=True)
+                    continue
+            values = {"confirmed_date": w.day, "confirmed_amount": w.amount}
+            if eid is None:  # rare: added before this year was opened, or see above
+                missing.append((enrollment_gid(pgid, ledger.year), values))
+                continue
+            # confirmed_date decides the status alone: no other facts are read.
+            items.append(BulkItem(eid, egid, clk, {"confirmed_date": day,
+                                                   "confirmed_amount": amount}, values))
+        result = ledger.bulk_write("enrollment", items, op="import_paid", txn=txn)
+        report.updated += result.changed
+        report.unchanged += result.unchanged
+    if missing:
+        _bulk(ledger, missing, "import_paid", txn, report)
+    conn.execute("DELETE FROM temp.paid_rest")
 
 
 def _name_text(cell: Any) -> str | None:

@@ -19,7 +19,7 @@ from core.domain import Department, SubsidyCategory
 from core.errors import CbtError
 from core.importer import ImportOptions, ImportPlan, Kind, prepare, report_rows, run_import
 from core.ledger import Ledger
-from core.store import open_reader, open_store
+from core.store import checkpoint, open_reader, open_store
 from core.tabular import FIELD_LABELS, SYNONYMS
 from ui.tasks import Task, TaskContext, start
 
@@ -56,6 +56,13 @@ def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: Impo
         return plan
     finally:
         store.close()
+
+
+def _checkpoint_task(ctx: TaskContext, db_path: str) -> None:
+    # The import committed without copying its WAL into the database file
+    # (core.store.checkpoint_later): that second or so runs here, after the
+    # user has the report, instead of at the window's next edit.
+    checkpoint(db_path)
 
 
 class ImportTab(QWidget):
@@ -312,6 +319,8 @@ class ImportTab(QWidget):
         self.session.units_changed()
         self.session.changed.emit(set(), set())
         self.imported.emit()
+        if self.session.store.path is not None:
+            start(Task(_checkpoint_task, str(self.session.store.path)))
 
     def _cancelled(self) -> None:
         self._task = None

@@ -903,7 +903,7 @@ def test_the_paid_lists_join_reads_only_the_persons_it_names(ledger, b):
             b.person(hh)
     conn = ledger.conn
     conn.execute("ANALYZE")   # the statistics that lead the planner to Bloom filters
-    importer._paid_targets(ledger, [], "t")   # makes the temp tables
+    importer._paid_tables(conn)
     plan = lambda sql: [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql,  # noqa: E731
                                                    (YEAR,))]
     naive = (importer._PAID_FRESH.rsplit("WHERE", 1)[0]
@@ -1419,3 +1419,97 @@ def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
     store.close()
     with open_store(path) as again:
         assert enrollment(again.conn, village["赵大成"])["confirmed_date"] == "2026-10-02"
+
+
+# A county's paid list is read on a helper thread (core.ahead) and staged in
+# chunks of 50,000; the tests below make every row its own chunk.
+
+
+@pytest.mark.parametrize("hint", [True, False], ids=["hint", "no-hint"])
+def test_a_paid_list_in_chunks_of_one_row_writes_the_same(ledger, b, tmp_path, monkeypatch,
+                                                          hint):
+    from core import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 1)
+    hh = b.household(G111)
+    a = b.person(hh, "赵大成", id_number=make_id(1))
+    c = b.person(hh, "钱玉兰", id_number=make_id(2))
+    ledger.confirm_paid(c, date="2026-10-02", amount=400)
+    d = b.person(hh, "孙建华", id_number=make_id(3))
+    e = b.person(hh, "李秀英", id_number=make_id(4))
+    ledger.claim_paid(e, date="2026-10-01", channel="微信")   # edited: through bulk_write
+    f = b.person(hh, "周志强", id_number=make_id(5))
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "钱玉兰", make_id(2)),        # unchanged
+            paid_row(3, "孙建军", make_id(3)),        # other name
+            paid_row(4, "李四", nid(1)),              # not in ledger
+            paid_row(5, "李秀英", make_id(4)),
+            paid_row(6, "周志强", make_id(5), amount=380)]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid", hint=hint)
+    assert (report.read, report.updated, report.unchanged) == (6, 3, 1)
+    assert [r.row for r in report.flagged] == [4] and [r.row for r in report.refused] == [5]
+    assert [status(ledger.conn, g) for g in (a, c, d, e, f)] == [
+        "confirmed", "confirmed", "unpaid", "confirmed", "confirmed"]
+    assert enrollment(ledger.conn, f)["confirmed_amount"] == 380.0
+    # One change row per person confirmed, every new clock after the one it replaced.
+    changed = ledger.conn.execute("SELECT gid, hlc, prev FROM change WHERE txn = ?",
+                                  (report.txn,)).fetchall()
+    assert len(changed) == 3 and all(hlc > prev for _, hlc, prev in changed)
+
+
+def test_cancelling_a_paid_list_between_chunks_changes_nothing(ledger, b, tmp_path,
+                                                              monkeypatch):
+    import gc
+    import threading
+
+    from core import importer
+
+    monkeypatch.setattr(importer, "_CHUNK", 1)
+    hh = b.household(G111)
+    gids = [b.person(hh, made_up_name(k), id_number=make_id(k)) for k in range(1, 6)]
+    rows = [PAID_HEADER] + [paid_row(k, made_up_name(k), make_id(k)) for k in range(1, 6)]
+    before = snapshot(ledger.conn)
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    steps = run_import(ledger, plan)
+    for step in steps:
+        if step.message == "检查数据" and step.done >= 2:
+            break   # two rows staged, the reader may be on the third
+    else:
+        pytest.fail("no progress step after the second row")
+    assert ledger.conn.in_transaction
+    steps.close()
+    assert snapshot(ledger.conn) == before
+    assert {status(ledger.conn, g) for g in gids} == {"unpaid"}
+    assert not [t for t in threading.enumerate() if t.name == "cbt-ahead"]
+    assert gc.isenabled() and ledger.conn.execute("PRAGMA wal_autocheckpoint").fetchone() \
+        == (1000,)
+    # The same plan cannot run twice (its hint is spent), but the file can.
+    again = do_import(ledger, plan.path, "paid")
+    assert again.updated == 5
+
+
+def test_a_paid_list_import_leaves_the_wal_checkpoint_to_the_caller(ledger, b, store,
+                                                                   tmp_path):
+    import shutil
+
+    from core.store import checkpoint
+
+    hh = b.household(G111)
+    gids = [b.person(hh, made_up_name(k), id_number=make_id(k)) for k in range(1, 4)]
+    rows = [PAID_HEADER] + [paid_row(k, made_up_name(k), make_id(k)) for k in range(1, 4)]
+    ledger.conn.execute("PRAGMA wal_autocheckpoint=1")   # would copy at every commit
+
+    def confirmed_in_the_file_alone() -> int:
+        """The database file without its WAL, as a checkpoint has left it."""
+        copy = tmp_path / f"copy{len(list(tmp_path.glob('copy*')))}.db"
+        shutil.copy(store.path, copy)
+        with open_store(copy) as alone:
+            return alone.conn.execute("SELECT count(*) FROM enrollment WHERE person_gid IN "
+                                      "(?, ?, ?) AND status = 'confirmed'", gids).fetchone()[0]
+
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.updated == 3
+    assert ledger.conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1,)   # restored
+    assert confirmed_in_the_file_alone() == 0
+    checkpoint(store.path)
+    assert confirmed_in_the_file_alone() == 3
