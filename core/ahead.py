@@ -29,30 +29,22 @@ import threading
 from collections.abc import Iterator
 from typing import TypeVar
 
+from core.processwide import ProcessWide
+
 T = TypeVar("T")
 
 _SWITCH_INTERVAL = 0.0005
-_lock = threading.Lock()
-_depth = 0
-_interval = 0.0
 
 
-@contextlib.contextmanager
-def quick_switch() -> Iterator[None]:
-    """A short GIL switch interval inside (nests, and is thread-safe)."""
-    global _depth, _interval
-    with _lock:
-        if _depth == 0:
-            _interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(_interval, _SWITCH_INTERVAL))
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                sys.setswitchinterval(_interval)
+def _shorten() -> float:
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, _SWITCH_INTERVAL))
+    return before
+
+
+# A short GIL switch interval inside `with quick_switch():` (nests, and is
+# thread-safe).
+quick_switch = ProcessWide(_shorten, sys.setswitchinterval)
 
 
 _DONE = object()

@@ -12,29 +12,21 @@ and lasts seconds.
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import threading
-from collections.abc import Iterator
 
-_lock = threading.Lock()
-_depth = 0
-_was_enabled = False
+from core.processwide import ProcessWide
 
 
-@contextlib.contextmanager
-def paused() -> Iterator[None]:
-    """No cyclic garbage collection inside (nests, and is thread-safe)."""
-    global _depth, _was_enabled
-    with _lock:
-        if _depth == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0 and _was_enabled:
-                gc.enable()
+def _disable() -> bool:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    return was_enabled
+
+
+def _restore(was_enabled: bool) -> None:
+    if was_enabled:
+        gc.enable()
+
+
+# No cyclic garbage collection inside `with paused():` (nests, and is thread-safe).
+paused = ProcessWide(_disable, _restore)
