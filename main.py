@@ -121,7 +121,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from core.export import write_rows
-    from core.importer import ImportOptions, prepare, report_rows, run_import
+    from core.importer import ImportOptions, prepare, report_rows, run_import, shown_id
     from core.ledger import Ledger
     from core.tabular import FIELD_LABELS
 
@@ -130,7 +130,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     for item in args.unit_map or []:
         name, _, code = item.partition("=")
         if not code:
-            print(f"错误：--unit-map 应写成 名称=组代码，如 上家头/三组=999901002003003", file=sys.stderr)
+            print("错误：--unit-map 应写成 名称=组代码，如 上家头/三组=999901002003003", file=sys.stderr)
             return 2
         options.unit_map[name.strip()] = code.strip()
     with _open(args) as store:
@@ -148,7 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             for name, count in plan.unknown_units.most_common():
                 print(f"  {name}：{count} 行")
         if args.preview:
-            for sheet, number, values in plan.preview(args.preview):
+            for sheet, number, values in plan.preview(args.preview, full_id=args.full_id):
                 print(f"  {sheet} 第{number}行：" + "，".join(
                     f"{FIELD_LABELS.get(k, k)}={v}" for k, v in values.items()))
             return 0
@@ -158,14 +158,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = plan.report
         print(report.summary())
         for r in (report.refused + report.flagged)[:20]:
-            print(f"  {r.sheet} 第{r.row}行 {r.column}：{r.reason}（{r.name} {r.id_text}）")
+            print(f"  {r.sheet} 第{r.row}行 {r.column}：{r.reason}"
+                  f"（{r.name} {shown_id(r.id_text, args.full_id)}）")
         more = len(report.refused) + len(report.flagged) - 20
         if more > 0:
             print(f"  ……另有 {more} 行，见报告文件")
         if args.report or report.refused or report.flagged:
             out = Path(args.report) if args.report else Path(args.file).with_name(
                 Path(args.file).stem + "_导入报告.xlsx")
-            write_rows(out, "导入报告", report_rows(report), [8, 12, 7, 18, 10, 21, 50])
+            write_rows(out, "导入报告", report_rows(report, args.full_id),
+                       [8, 12, 7, 18, 10, 21, 50])
             print(f"导入报告：{out}")
     return 0
 
@@ -320,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--operator", metavar="姓名", help="操作员（默认本机设置）")
     p.add_argument("--preview", type=int, metavar="N", help="只预览前N行，不导入")
     p.add_argument("--report", metavar="文件", help="导入报告保存为 .xlsx")
+    p.add_argument("--full-id", action="store_true",
+                   help="预览和导入报告中显示完整身份证号（默认打码）")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", parents=[common], help="导出表格（.xlsx）")
@@ -335,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="自报已缴超过N天仍未确认的列出（默认15）")
     p.add_argument("--unit", metavar="代码")
     p.add_argument("--out", metavar="文件", help="保存为 .xlsx")
-    p.add_argument("--full-id", action="store_true")
+    p.add_argument("--full-id", action="store_true", help="显示和导出完整身份证号（默认打码）")
     p.set_defaults(func=cmd_reconcile)
 
     p = sub.add_parser("print", parents=[common], help="生成打印用PDF")

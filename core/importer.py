@@ -186,14 +186,18 @@ class ImportPlan:
     def usable(self) -> list[SheetPlan]:
         return [s for s in self.sheets if s.header is not None]
 
-    def preview(self, limit: int = 20) -> list[tuple[str, int, dict[str, str]]]:
-        """The first rows as the import will read them: (sheet, row, field → text)."""
+    def preview(self, limit: int = 20, full_id: bool = False
+                ) -> list[tuple[str, int, dict[str, str]]]:
+        """The first rows as the import will read them: (sheet, row, field → text),
+        ID numbers masked unless `full_id` (see shown_id)."""
         out = []
         for sp in self.usable:
             for number, row in iter_data(sp.sheet, sp.header):
-                out.append((sp.sheet.name, number, {
-                    f: cell_text(row[c]) if c < len(row) else "" for f, c in
-                    sorted(sp.header.mapping.items(), key=lambda kv: kv[1])}))
+                values = {f: cell_text(row[c]) if c < len(row) else "" for f, c in
+                          sorted(sp.header.mapping.items(), key=lambda kv: kv[1])}
+                if "id_number" in values:
+                    values["id_number"] = shown_id(values["id_number"], full_id)
+                out.append((sp.sheet.name, number, values))
                 if len(out) >= limit:
                     return out
         return out
@@ -1188,15 +1192,28 @@ def _roster_update(ledger: Ledger, row: _Row, gid: str) -> None:
 # Reports out
 
 
-def report_rows(report: ImportReport) -> list[list[str]]:
+def shown_id(text: str, full: bool = False) -> str:
+    """An ID number from a list as the app shows it: masked (DESIGN §9: lists
+    and the files people pass on) unless the user asks for it in full. Text
+    with too few digits to tell anyone apart, such as 4.50321e+17 (Excel
+    dropped the digits), is shown as written: it is what the user must fix."""
+    if full or sum(ch.isdigit() for ch in text) < 10:
+        return text
+    return idcard.mask(text)
+
+
+def report_rows(report: ImportReport, full_id: bool = False) -> list[list[str]]:
+    """The report's table (header row first): skipped sheets, refused and
+    flagged rows, ID numbers masked unless `full_id`."""
     rows = [["类别", "工作表", "行号", "列", "姓名", "身份证号", "原因"]]
     for sheet in report.skipped_sheets:
         rows.append(["跳过", sheet, "", "", "", "", "没有找到表头（身份证号、姓名等列），整张工作表未导入"])
     for label, entries in (("拒收", report.refused), ("需核对", report.flagged)):
         for r in entries:
-            rows.append([label, r.sheet, str(r.row), r.column, r.name, r.id_text, r.reason])
+            rows.append([label, r.sheet, str(r.row), r.column, r.name,
+                         shown_id(r.id_text, full_id), r.reason])
     return rows
 
 
 __all__ = ["Kind", "ImportOptions", "ImportPlan", "ImportReport", "RefusedRow", "prepare",
-           "run_import", "report_rows", "derive_status"]
+           "run_import", "report_rows", "shown_id", "derive_status"]

@@ -47,3 +47,48 @@ def test_search_without_match(tmp_path, capsys):
     capsys.readouterr()
     assert main.main(["search", "不存在的名字", "--db", db]) == 1
     assert "没有找到" in capsys.readouterr().out
+
+
+def test_import_masks_id_numbers_unless_asked(tmp_path, capsys):
+    """`import` prints and saves its report with ID numbers masked (DESIGN §9);
+    --full-id shows them whole, for fixing the source file."""
+    import datetime as dt
+
+    from openpyxl import Workbook, load_workbook
+
+    from core import idcard
+    from core.store import open_store
+
+    db = str(tmp_path / "c.db")
+    assert main.main(["demo", "--persons", "50", "--seed", "3", "--db", db]) == 0
+    with open_store(db) as store:
+        name, number = store.conn.execute(
+            "SELECT name, id_number FROM person WHERE deleted=0 AND id_number IS NOT NULL "
+            "LIMIT 1").fetchone()
+    stranger = idcard.make("999901", dt.date(1990, 1, 1), 7)
+    book = Workbook()
+    book.active.append(["序号", "缴费人姓名", "证件号码", "缴费金额", "缴费日期"])
+    book.active.append([1, name, number, 400, "2026-10-02"])
+    book.active.append([2, "外乡人", stranger, 400, "2026-10-02"])
+    path = tmp_path / "已缴费名单.xlsx"
+    book.save(path)
+    capsys.readouterr()
+
+    assert main.main(["import", str(path), "--kind", "paid", "--preview", "5", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert idcard.mask(number) in out and number not in out and stranger not in out
+
+    report = tmp_path / "报告.xlsx"
+    assert main.main(["import", str(path), "--kind", "paid", "--report", str(report),
+                      "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "更新 1" in out and "拒收 1" in out
+    assert idcard.mask(stranger) in out and stranger not in out
+    assert load_workbook(report)["导入报告"].cell(2, 6).value == idcard.mask(stranger)
+
+    assert main.main(["import", str(path), "--kind", "paid", "--report", str(report),
+                      "--full-id", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "本次没有任何改动" in out or "导入过" in out
+    assert stranger in out
+    assert load_workbook(report)["导入报告"].cell(2, 6).value == stranger

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
 
 from core.domain import Department, SubsidyCategory
 from core.errors import CbtError
-from core.importer import ImportOptions, ImportPlan, Kind, prepare, report_rows, run_import
+from core.importer import (ImportOptions, ImportPlan, ImportReport, Kind, prepare, report_rows,
+                           run_import)
 from core.ledger import Ledger
 from core.store import checkpoint, open_reader, open_store
 from core.tabular import FIELD_LABELS, SYNONYMS
@@ -149,10 +150,17 @@ class ImportTab(QWidget):
         self.undo_button.setEnabled(False)
         self.undo_button.setToolTip("把这次导入新增和修改的全部撤回（撤销本身也记入变更记录）")
         self.undo_button.clicked.connect(self.undo_import)
+        # Lists mask ID numbers (DESIGN §9); the clerk fixing a source file may
+        # need them whole, in the table and in the exported report alike.
+        self._shown_report: ImportReport | None = None   # what the table shows, if a report
+        self.full_id = QCheckBox("显示完整身份证号")
+        self.full_id.setToolTip("预览、导入报告及导出的报告中显示完整身份证号（默认打码）")
+        self.full_id.toggled.connect(self._refill)
         actions = QHBoxLayout()
         actions.addWidget(self.run_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress, 1)
+        actions.addWidget(self.full_id)
         actions.addWidget(self.report_button)
         actions.addWidget(self.undo_button)
 
@@ -258,9 +266,17 @@ class ImportTab(QWidget):
                 combo.addItem(place, code)
             self.units.setCellWidget(r, 2, combo)
 
+    def _refill(self) -> None:
+        """The table again, after the full-ID box was toggled."""
+        if self._shown_report is not None:
+            self._fill_report(self._shown_report)
+        elif self.plan is not None:
+            self._fill_preview(self.plan)
+
     def _fill_preview(self, plan: ImportPlan) -> None:
+        self._shown_report = None
         self.table_title.setText("预览（前20行，导入时如此读取）：")
-        rows = plan.preview(20)
+        rows = plan.preview(20, full_id=self.full_id.isChecked())
         fields = sorted({f for _, _, values in rows for f in values},
                         key=lambda f: list(SYNONYMS).index(f) if f in SYNONYMS else 99)
         self.preview.setColumnCount(2 + len(fields))
@@ -305,7 +321,19 @@ class ImportTab(QWidget):
         self.run_button.setEnabled(True)
         report = plan.report
         self.status.setText(report.summary())
-        rows = report_rows(report)
+        self._fill_report(report)
+        self.report_button.setEnabled(True)
+        self.undo_button.setEnabled(bool(report.txn and (report.new or report.updated)))
+        self.session.units_changed()
+        self.session.changed.emit(set(), set())
+        self.imported.emit()
+        if self.session.store.path is not None:
+            start(Task(_checkpoint_task, str(self.session.store.path)))
+
+    def _fill_report(self, report: ImportReport) -> None:
+        self._shown_report = report
+        rows = report_rows(report, self.full_id.isChecked())
+        self.preview.clear()
         self.preview.setColumnCount(len(rows[0]))
         self.preview.setHorizontalHeaderLabels(rows[0])
         self.preview.setRowCount(len(rows) - 1)
@@ -313,14 +341,7 @@ class ImportTab(QWidget):
             for c, v in enumerate(values):
                 self.preview.setItem(r, c, _cell(v))
         self.preview.resizeColumnsToContents()
-        self.report_button.setEnabled(True)
-        self.undo_button.setEnabled(bool(report.txn and (report.new or report.updated)))
         self.table_title.setText("导入报告：拒收和需核对的行（可导出为Excel）：")
-        self.session.units_changed()
-        self.session.changed.emit(set(), set())
-        self.imported.emit()
-        if self.session.store.path is not None:
-            start(Task(_checkpoint_task, str(self.session.store.path)))
 
     def _cancelled(self) -> None:
         self._task = None
@@ -368,7 +389,8 @@ class ImportTab(QWidget):
         if path:
             from core.export import write_rows
 
-            write_rows(path, "导入报告", report_rows(self.plan.report), [8, 12, 7, 18, 10, 21, 50])
+            write_rows(path, "导入报告", report_rows(self.plan.report, self.full_id.isChecked()),
+                       [8, 12, 7, 18, 10, 21, 50])
             self.status.setText(f"报告已保存：{path}")
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
 from core import idcard
@@ -23,7 +25,7 @@ from core.errors import ValidationError
 from core.export import write_rows
 from core.importer import (
     ImportOptions, ImportReport, group_number, prepare, read_ledger_ids, report_rows, run_import,
-    village_key,
+    shown_id, village_key,
 )
 from core.ledger import Ledger, enrollment_gid
 from core.policy import load_policy
@@ -589,11 +591,28 @@ def test_report_exported_as_xlsx(ledger, mixed, tmp_path):
     book.close()
     assert got[0] == ["类别", "工作表", "行号", "列", "姓名", "身份证号", "原因"]
     assert len(got) == 1 + len(report.refused) + len(report.flagged) == 6
-    assert got[1] == ["拒收", "名单", "7", "E列（身份证号）", "李芳", bad_checksum(nid(2)),
-                      report.refused[0].reason]
+    # Masked by default (DESIGN §9): the file is passed on, sheet and row find the row.
+    assert got[1] == ["拒收", "名单", "7", "E列（身份证号）", "李芳",
+                      idcard.mask(bad_checksum(nid(2))), report.refused[0].reason]
+    assert "*" in got[1][5]
+    # Excel's rounding left no digits to hide, and the text is what needs fixing.
     assert got[3][2:] == ["10", "E列（身份证号）", "张娜", "4.50321e+17", EXCEL_NUMBER]
     assert got[5][:4] == ["需核对", "名单", "6", "D列（姓名）"]
     assert sheet.freeze_panes == "A2"
+    full = report_rows(report, full_id=True)
+    assert full[1][5] == bad_checksum(nid(2))
+    assert [r[:5] + r[6:] for r in full] == [r[:5] + r[6:] for r in rows]
+
+
+@given(st.text(alphabet="0123456789Xx .-e+", max_size=24))
+def test_an_id_number_in_a_list_is_masked_when_it_could_name_someone(text):
+    shown = shown_id(text)
+    assert shown_id(text, full=True) == text
+    if sum(ch.isdigit() for ch in text) >= 10:
+        assert shown == idcard.mask(text) and shown != text
+        assert sum(ch.isdigit() for ch in shown) <= 8   # never the middle digits
+    else:
+        assert shown == text
 
 
 def test_reimporting_the_same_file_changes_nothing(ledger, mixed):
@@ -1195,11 +1214,13 @@ def test_preview_shows_rows_as_they_will_be_read(ledger, tmp_path):
             [None] * 5, [2, "上坪村", "二组", "李芳", 4.50321e17]]
     before = snapshot(ledger.conn)
     plan = prepare(ledger.conn, xlsx(tmp_path / "断保.xlsx", rows), "lapsed")
-    assert plan.preview() == [
+    assert plan.preview(full_id=True) == [
         ("名单", 3, {"village": "上坪村", "group": "一组", "name": "王伟", "id_number": nid(1)}),
         ("名单", 5, {"village": "上坪村", "group": "二组", "name": "李芳",
                     "id_number": "4.50321e+17"}),
     ]
+    assert [values["id_number"] for _, _, values in plan.preview()] == [
+        idcard.mask(nid(1)), "4.50321e+17"]
     assert len(plan.preview(limit=1)) == 1
     assert snapshot(ledger.conn) == before       # preparing writes nothing
 

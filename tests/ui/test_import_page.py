@@ -83,3 +83,46 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
                          (egid,)).fetchone() for _, _, egid in rows] == \
         [("2026-10-02", "confirmed")] * 2
+
+
+def test_id_numbers_are_masked_unless_the_user_asks(qtbot, window, demo_store, tmp_path,
+                                                    monkeypatch):
+    """DESIGN §9: the preview, the report and the saved report mask ID numbers;
+    one box shows them whole, for the clerk who must fix the source file."""
+    from openpyxl import load_workbook
+    from PySide6.QtWidgets import QFileDialog
+
+    stranger = idcard.make("999901", dt.date(1986, 5, 5), 322)
+    book = Workbook()
+    book.active.append(["序号", "姓名", "公民身份号码", "村(社区)", "组"])
+    book.active.append([1, "不明村", stranger, "不存在村", "一组"])
+    path = tmp_path / "断保名单.xlsx"
+    book.save(path)
+
+    def id_column() -> list[str]:
+        headers = [tab.preview.horizontalHeaderItem(c).text()
+                   for c in range(tab.preview.columnCount())]
+        c = headers.index("身份证号")
+        return [tab.preview.item(r, c).text() for r in range(tab.preview.rowCount())]
+
+    tab = read_list(qtbot, window, path, "lapsed")
+    assert not tab.full_id.isChecked()
+    assert id_column() == [idcard.mask(stranger)]
+    tab.full_id.setChecked(True)
+    assert id_column() == [stranger]
+    tab.full_id.setChecked(False)
+
+    run_list(qtbot, tab)
+    assert len(tab.plan.report.refused) == 1
+    assert id_column() == [idcard.mask(stranger)]      # the report, masked
+    saved = []
+    for full in (False, True):
+        tab.full_id.setChecked(full)
+        out = tmp_path / f"报告{int(full)}.xlsx"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                            staticmethod(lambda *a, out=out: (str(out), "")))
+        tab.save_report()
+        sheet = load_workbook(out)["导入报告"]
+        saved.append(sheet.cell(2, 6).value)
+    assert id_column() == [stranger]                   # the report, in full
+    assert saved == [idcard.mask(stranger), stranger]
