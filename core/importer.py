@@ -189,10 +189,13 @@ class ImportPlan:
     def preview(self, limit: int = 20, full_id: bool = False
                 ) -> list[tuple[str, int, dict[str, str]]]:
         """The first rows as the import will read them: (sheet, row, field → text),
-        ID numbers masked unless `full_id` (see shown_id)."""
+        ID numbers masked unless `full_id` (see shown_id). Totals rows are
+        left out, as the import leaves them."""
         out = []
         for sp in self.usable:
             for number, row in iter_data(sp.sheet, sp.header):
+                if _is_total(row, _Row(sp.sheet.name, number, row, sp.header)):
+                    continue
                 values = {f: cell_text(row[c]) if c < len(row) else "" for f, c in
                           sorted(sp.header.mapping.items(), key=lambda kv: kv[1])}
                 if "id_number" in values:

@@ -1211,7 +1211,7 @@ def test_corrected_mapping_is_saved_per_source(ledger, village, tmp_path):
 
 def test_preview_shows_rows_as_they_will_be_read(ledger, tmp_path):
     rows = [["标题"], LAPSED_HEADER, [1, "上坪村", "一组", "王伟", nid(1)],
-            [None] * 5, [2, "上坪村", "二组", "李芳", 4.50321e17]]
+            [None] * 5, [2, "上坪村", "二组", "李芳", 4.50321e17], ["合计", None, None, "2人"]]
     before = snapshot(ledger.conn)
     plan = prepare(ledger.conn, xlsx(tmp_path / "断保.xlsx", rows), "lapsed")
     assert plan.preview(full_id=True) == [
