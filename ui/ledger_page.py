@@ -130,8 +130,11 @@ class LedgerPage(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(24)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.horizontalHeader().setHighlightSections(False)
+        # Never narrower than the header's own text: fixed pixels cut 与户主关系
+        # off under a wider CJK font.
+        header = self.table.horizontalHeader()
         for col, width in enumerate((58, 160, 34, 60, 56, 52, 96, 50, 70, 80, 80)):
-            self.table.setColumnWidth(col, width)
+            self.table.setColumnWidth(col, max(width, header.sectionSizeHint(col)))
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)

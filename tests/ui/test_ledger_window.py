@@ -31,6 +31,14 @@ def test_home_shows_units_and_counts(window, demo_store):
     assert "县医保局" in window.who.text() and "演示用户" in window.operator_label.text()
 
 
+def test_ledger_columns_are_wide_enough_for_their_headers(window):
+    """Fixed pixel widths cut 与户主关系 off under the CJK font."""
+    header = window.ledger.table.horizontalHeader()
+    for col in range(header.count() - 1):   # the last one stretches
+        assert header.sectionSize(col) >= header.sectionSizeHint(col), \
+            window.ledger.model.headerData(col, Qt.Orientation.Horizontal)
+
+
 def test_search_select_tick_undo(qtbot, window, demo_store):
     page = window.ledger
     window.nav.setCurrentRow(1)
