@@ -539,19 +539,25 @@ def _refuse(report: ImportReport, row: _Row, fieldname: str, reason: str, name: 
     (report.flagged if flag else report.refused).append(entry)
 
 
-def _lookup(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, tuple[str, str]]:
-    """ID number → (person gid, name) for those in the ledger: one join through
-    a temp table, walking the ID index in order."""
+def _by_number(conn: sqlite3.Connection, numbers: list[str], select: str) -> list[tuple[Any, ...]]:
+    """The rows of `select`, a query joining temp.import_ids i (number) with
+    the ledger, for these ID numbers: one join through a temp table, walking
+    the ID index in order rather than one lookup per number."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_ids(number TEXT PRIMARY KEY) "
                  "WITHOUT ROWID")
     conn.execute("DELETE FROM temp.import_ids")
-    conn.executemany("INSERT OR IGNORE INTO temp.import_ids VALUES (?)",
-                     [(n,) for n in numbers])
-    out = {number: (gid, name) for gid, number, name in conn.execute(
-        "SELECT p.gid, p.id_number, p.name FROM temp.import_ids i "
+    conn.executemany("INSERT OR IGNORE INTO temp.import_ids VALUES (?)", [(n,) for n in numbers])
+    try:
+        return conn.execute(select).fetchall()
+    finally:
+        conn.execute("DELETE FROM temp.import_ids")
+
+
+def _lookup(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, tuple[str, str]]:
+    """ID number → (person gid, name) for those live in the ledger."""
+    return {number: (gid, name) for gid, number, name in _by_number(
+        conn, numbers, "SELECT p.gid, p.id_number, p.name FROM temp.import_ids i "
         "JOIN person p ON p.id_number = i.number AND p.deleted = 0")}
-    conn.execute("DELETE FROM temp.import_ids")
-    return out
 
 
 class _Paid(NamedTuple):
@@ -808,19 +814,14 @@ def _checked_id(report: ImportReport, row: _Row) -> str | None:
 
 
 def _find_persons(conn: sqlite3.Connection, numbers: list[str]) -> dict[str, int]:
-    """ID number → rowid of the live person with it. The join reads only the
-    ID index (numbers in order on both sides); the rows themselves are read
-    later in rowid order."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_ids(number TEXT PRIMARY KEY) "
-                 "WITHOUT ROWID")
-    conn.execute("DELETE FROM temp.import_ids")
-    conn.executemany("INSERT OR IGNORE INTO temp.import_ids VALUES (?)", [(n,) for n in numbers])
+    """ID number → rowid of a person with it (deleted ones too: _confirm_rest
+    tells those apart). The join reads only the ID index; the rows themselves
+    are read later in rowid order."""
     out: dict[str, int] = {}
-    for number, pid in conn.execute(
-            "SELECT i.number, p.id FROM temp.import_ids i "
+    for number, pid in _by_number(
+            conn, numbers, "SELECT i.number, p.id FROM temp.import_ids i "
             "JOIN person p INDEXED BY person_id_number ON p.id_number = i.number"):
-        out.setdefault(number, pid)   # a deleted person is caught in _confirm_rest
-    conn.execute("DELETE FROM temp.import_ids")
+        out.setdefault(number, pid)
     return out
 
 
