@@ -10,6 +10,10 @@
   peak RSS is its own; timed to the commit, when the user has the report.
   The WAL checkpoint after it (about a second, in the background in the
   window, at exit on the command line) is timed and printed on its own.
+- The same list into the same county with half its persons ticked by
+  workers first (已缴(自报)), as in a real campaign, where most residents
+  are ticked before the tax bureau's list arrives: the ticks give their
+  enrollments' clock maps keys of their own, which the import must keep.
 - Export of 400,000 persons (the 台账) to .xlsx.
 """
 
@@ -90,6 +94,42 @@ def _write_paid_list(db: Path, path: Path, rows: int, seed: int) -> int:
     return written
 
 
+def _import_in_child(db: Path, xlsx: Path) -> dict | None:
+    """The import timed in a child process (see _CHILD), or None if it failed."""
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(root=root, db=str(db),
+                                                              xlsx=str(xlsx))],
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        print(out.stderr[-3000:], file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _tick_half(db: Path, seed: int) -> int:
+    """Every other enrollment of the year ticked as a worker ticks it
+    (claim_paid's fields), through the ledger service's bulk path: change
+    rows and clock maps as a campaign's ticks leave them. Returns how many."""
+    from core.domain import Channel
+    from core.ledger import Ledger
+    from core.store import open_store
+
+    rng = random.Random(seed)
+    channels = [c.value for c in Channel]
+    store = open_store(db)
+    try:
+        ledger = Ledger(store, operator="基准测试")
+        updates = [(gid, {"claim_date": (dt.date(2026, 9, 1)
+                                         + dt.timedelta(days=rng.randrange(60))).isoformat(),
+                          "claim_channel": rng.choice(channels), "claim_by": "网格员"})
+                   for (gid,) in store.conn.execute(
+                       "SELECT gid FROM enrollment WHERE year=? AND id % 2 = 0", (ledger.year,))]
+        ledger.bulk_update("enrollment", updates, op="claim_paid")
+    finally:
+        store.close()
+    return len(updates)
+
+
 def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
     from core.demo import build_demo_steps
 
@@ -118,14 +158,18 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
 
         target = work / "import.db"
         shutil.copy(source, target)
-        root = str(Path(__file__).resolve().parent.parent)
-        out = subprocess.run([sys.executable, "-c", _CHILD.format(root=root, db=str(target),
-                                                                  xlsx=str(xlsx))],
-                             capture_output=True, text=True, timeout=3600)
-        if out.returncode != 0:
-            print(out.stderr[-3000:], file=sys.stderr)
+        m = _import_in_child(target, xlsx)
+        if m is None:
             return 2
-        m = json.loads(out.stdout.strip().splitlines()[-1])
+        ticked_db = work / "ticked.db"
+        shutil.copy(source, ticked_db)
+        print("同一个县，先由网格员勾选一半人为已缴(自报)，再导入同一名单…",
+              file=sys.stderr, flush=True)
+        ticked = _tick_half(ticked_db, seed)
+        mt = _import_in_child(ticked_db, xlsx)
+        if mt is None:
+            return 2
+        ticked_db.unlink()
 
         from core.export import export
         from core.store import open_store
@@ -150,6 +194,10 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
             return 2
 
         ratio = m["total"] / bare
+        ratio_ticked = mt["total"] / bare
+        peak = max(m["peak_mb"], mt["peak_mb"])
+        verdict = lambda r: (f"{r:.2f}× 基线（预算 ≤ {BUDGET['ratio']:.0f}×）"  # noqa: E731
+                             + (" 达标" if r <= BUDGET["ratio"] else " 超出"))
         table = [
             ("python-calamine 裸解析（基线）", f"{bare:.1f} s", f"{rows / bare:,.0f} 行/秒",
              f"{cells:,} 个单元格", ""),
@@ -157,12 +205,16 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
              f"{rows / m['total']:,.0f} 行/秒",
              f"其中读取与找表头 {m['prepare']:.1f} s；确认 {m['updated']:,}（已提交，"
              f"关闭后复查），无变化 {m['unchanged']:,}，拒收 {m['refused']:,}",
-             f"{ratio:.2f}× 基线（预算 ≤ {BUDGET['ratio']:.0f}×）"
-             + (" 达标" if ratio <= BUDGET["ratio"] else " 超出")),
+             verdict(ratio)),
+            ("同上，导入前已勾选一半人（已缴(自报)）", f"{mt['total']:.1f} s",
+             f"{rows / mt['total']:,.0f} 行/秒",
+             f"已勾选 {ticked:,} 人；其中读取与找表头 {mt['prepare']:.1f} s；"
+             f"确认 {mt['updated']:,}，无变化 {mt['unchanged']:,}，拒收 {mt['refused']:,}",
+             verdict(ratio_ticked)),
             ("其后：WAL 写回数据库文件（检查点）", f"{m['checkpoint']:.1f} s", "", "导入已提交、报告已显示之后在后台进行，"
              "不计入导入用时；命令行在退出时进行", ""),
-            ("导入峰值内存（RSS）", f"{m['peak_mb']:,.0f} MB", "", "",
-             f"预算 ≤ {BUDGET['rss']:,.0f} MB" + (" 达标" if m["peak_mb"] <= BUDGET["rss"]
+            ("导入峰值内存（RSS）", f"{peak:,.0f} MB", "", "两次导入中较高者",
+             f"预算 ≤ {BUDGET['rss']:,.0f} MB" + (" 达标" if peak <= BUDGET["rss"]
                                                   else " 超出")),
             (f"导出台账 {exported:,} 人", f"{export_s:.1f} s", f"{exported / export_s:,.0f} 行/秒",
              "", f"预算 ≤ {BUDGET['export']:.0f} s" + (" 达标" if export_s <= BUDGET["export"]
@@ -172,8 +224,8 @@ def run(persons: int = 400_000, db: str | None = None, seed: int = 1) -> int:
         from core.textwidth import table_lines
 
         print("\n".join(table_lines([("项目", "用时", "速度", "说明", "结论"), *table])))
-        ok = ratio <= BUDGET["ratio"] and m["peak_mb"] <= BUDGET["rss"] \
-            and export_s <= BUDGET["export"]
+        ok = max(ratio, ratio_ticked) <= BUDGET["ratio"] \
+            and peak <= BUDGET["rss"] and export_s <= BUDGET["export"]
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -882,33 +882,69 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
     return result
 
 
-# The clock map of an entity created whole and never edited since: {"*":"<hlc>"}.
-FRESH_CLOCK_SQL = "(length({clk}) = 39 AND substr({clk}, 1, 6) = '{{\"*\":\"')"
+def unclocked_sql(entity: str, fields: Sequence[str], clk: str) -> str:
+    """SQL, true when the clock map in `clk` gives each of `fields` (sorted)
+    the clock of the entity's creation ("*"): no field has a clock of its
+    own, so the value each replaces was set by that one clock. Nor does any
+    other key sort among them, so their new clocks go in one place of the
+    map's text (see bulk_write_fresh).
+
+    A clock map's keys are "*" (first: it sorts before any field name) and
+    field names (validate_change refuses others), and its values fixed-width
+    clocks, so `"name":` occurs in its text only as a key.
+    """
+    between = [f for f in ENTITIES[entity].fields if fields[0] <= f <= fields[-1]]
+    return (f"(substr({clk}, 1, 6) = '{{\"*\":\"' AND (length({clk}) = 39 OR ("
+            + " AND ".join(f"instr({clk}, '\"{f}\":') = 0" for f in between) + ")))")
+
+
+def _clock_split_sql(entity: str, fields: Sequence[str], clk: str) -> str:
+    """SQL: where in the text of `clk` (which unclocked_sql admits) the keys
+    of `fields` go, as a 1-based position: after the last key that sorts
+    before them, or equally before the first that sorts after them, else
+    right after the creation's clock (position 39).
+
+    Each key's entry is `,"<key>":"<clock>"`, 37 characters more than the
+    key, so either side can be searched: the one with fewer keys is."""
+    names = ENTITIES[entity].fields
+    before = [f for f in names if f < fields[0]]
+    after = [f for f in names if f > fields[-1]]
+    if len(before) <= len(after):
+        ends = [f"iif(instr({clk}, ',\"{f}\":') > 0, instr({clk}, ',\"{f}\":') + {len(f) + 37}, "
+                "39)" for f in before]
+        found = "max(" + ", ".join(ends + ["39"]) + ")"
+    else:
+        starts = [f"coalesce(nullif(instr({clk}, ',\"{f}\":'), 0), length({clk}))"
+                  for f in after]
+        found = "min(" + ", ".join(starts + [f"length({clk})"]) + ")"
+    # Most maps are the creation's alone ({"*":"<clock>"}): spare them the search.
+    return f"CASE WHEN length({clk}) = 39 THEN 39 ELSE {found} END"
 
 
 def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str | None,
                      op: str, entity: str, source: str, fields: Sequence[str], *,
                      txn: str) -> BulkUpdateResult:
-    """bulk_write done inside SQLite, for entities never edited since they were
-    created, which is most of a county's enrollments when a list arrives.
+    """bulk_write done inside SQL, for entities whose `fields` were never set
+    since they were created, which is most of a county's enrollments when
+    the tax bureau's paid list arrives (a worker's tick sets other fields).
 
     `source` is a temp table of rows the caller has read, one per entity: `id`,
     `gid` and `clk` as stored and, for each of `fields` (sorted), the current
     value in a column of that name, the new one in `<field>_new` and the new
     one's change-row text (as encode_scalar gives it) in `<field>_json`. Only
-    rows whose clk is still the creation form (FRESH_CLOCK_SQL) are written;
-    the caller writes the others through bulk_write. Values equal to the
-    current ones write nothing.
+    rows whose clk passes unclocked_sql are written; the caller writes the
+    others through bulk_write. Values equal to the current ones write nothing.
 
-    Written as bulk_write writes them, given the same clock: with one clock
-    for the whole entity there is one previous clock, so one change row per
-    entity ('+' when it sets several fields), clocks ticked in rowid order.
-    One difference: a replaced clock ahead of this node's (made on a node
-    whose clock runs fast) moves the clock past it before the first row
-    rather than at its own row. Every new clock still exceeds the one it
-    replaces and every clock this node made, which is what the order needs.
-    Doing it in SQL saves the per-entity Python work of comparing and encoding
-    each row and building its clock map.
+    Written as bulk_write writes them, given the same clock: every field set
+    replaces a value of the creation's clock, so there is one previous clock
+    and one change row per entity ('+' when it sets several fields), clocks
+    ticked in rowid order, and the new keys go into the clock map's text at
+    their sorted place. One difference: a replaced clock ahead of this node's
+    (made on a node whose clock runs fast) moves the clock past it before the
+    first row rather than at its own row. Every new clock still exceeds the
+    one it replaces and every clock this node made, which is what the order
+    needs. Doing it in SQL saves the per-entity Python work of comparing and
+    encoding each row and building its clock map.
     """
     spec = ENTITIES[entity]
     fields = list(fields)
@@ -922,15 +958,19 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     mask = " | ".join(f"((s.{f} IS NOT s.{f}_new) << {i})" for i, f in bits)
     # Made afresh: its columns are this call's fields.
     conn.execute("DROP TABLE IF EXISTS temp.bulk_fresh")
+    # The clock map's text as the creation's clock (prev) and the rest, the
+    # new keys going in `at` characters into the rest; for an entity never
+    # edited, the rest is '}' and `at` 0.
     conn.execute("CREATE TEMP TABLE bulk_fresh(rn INTEGER PRIMARY KEY, "
-                 "id INTEGER, gid TEXT, prev TEXT, mask INTEGER, "
+                 "id INTEGER, gid TEXT, prev TEXT, rest TEXT, at INTEGER, mask INTEGER, "
                  + ", ".join(f"{f}, {f}_json TEXT" for f in fields) + ")")
     conn.execute(
-        "INSERT INTO temp.bulk_fresh(id, gid, prev, mask, "
+        "INSERT INTO temp.bulk_fresh(id, gid, prev, rest, at, mask, "
         + ", ".join(f"{f}, {f}_json" for f in fields) + ") "
-        f"SELECT s.id, s.gid, substr(s.clk, 7, 31), {mask}, "
+        f"SELECT s.id, s.gid, substr(s.clk, 7, 31), substr(s.clk, 39), "
+        f"{_clock_split_sql(entity, fields, 's.clk')} - 39, {mask}, "
         + ", ".join(f"s.{f}_new, s.{f}_json" for f in fields) + " "
-        f"FROM {source} s WHERE {FRESH_CLOCK_SQL.format(clk='s.clk')} AND ({mask}) != 0 "
+        f"FROM {source} s WHERE {unclocked_sql(entity, fields, 's.clk')} AND ({mask}) != 0 "
         "ORDER BY s.id")
     n, top = conn.execute("SELECT count(*), max(prev) FROM temp.bulk_fresh").fetchone()
     if not n:
@@ -963,7 +1003,9 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
                      for i, f in bits)
     derived = ", status = ?, lapsed = 0" if entity == "enrollment" else ""
     conn.execute(
-        f"UPDATE {t} SET clk = '{{\"*\":\"' || b.prev || '\"' || {clk} || '}}', {sets}"
+        f"UPDATE {t} SET clk = '{{\"*\":\"' || b.prev || '\"' || substr(b.rest, 1, b.at) "
+        f"|| {clk} || substr(b.rest, b.at + 1), "
+        f"{sets}"
         f"{derived} FROM temp.bulk_fresh b WHERE {t}.id = b.id",
         (_CONFIRMED,) if derived else ())
     last = hlc_mod.fmt(wall + (counter + n - 1) // 65536, (counter + n - 1) % 65536, node)

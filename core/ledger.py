@@ -638,8 +638,8 @@ class Ledger:
 
     def bulk_write_fresh(self, entity: str, source: str, fields: list[str], *, op: str,
                          txn: str | None = None) -> BulkUpdateResult:
-        """bulk_write in SQL for the rows of a temp table whose entity was
-        never edited since it was created (see changelog.bulk_write_fresh);
+        """bulk_write in SQL for the rows of a temp table whose entity never
+        had `fields` set since it was created (see changelog.bulk_write_fresh);
         the caller writes the others through bulk_write."""
         return self._bulk(changelog.bulk_write_fresh, op, txn, entity, source, fields)
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import hlc, idcard
 from core.changelog import (
-    Change, apply_changes, canonical_dump, change_values, changes_since, dumps, knowledge,
+    ENTITIES, Change, apply_changes, canonical_dump, change_values, changes_since, dumps,
+    knowledge,
 )
 from core.errors import SyncError
 from core.ledger import Ledger, enrollment_gid, person_gid_for
@@ -474,10 +478,82 @@ def _enrollments(store, specs) -> list[str]:
     return gids
 
 
-def test_bulk_write_fresh_writes_exactly_what_bulk_write_writes(mem):
-    from core.changelog import BulkItem, bulk_write, bulk_write_fresh, encode_scalar
+ENROLLMENT_COLUMNS = ("id", "gid", "person_gid", "year", *ENTITIES["enrollment"].fields[2:],
+                      "clk", "status", "lapsed", "group_code")
 
+
+def _edit(store, gid: str, edits) -> None:
+    """Single-field changes of (field, value, clock) to an enrollment; each
+    clock is a change's key, so no two may be alike."""
+    apply(store, [ch(t, "enrollment", gid, name, v) for name, v, t in edits])
+
+
+def _src(store, rows, new) -> None:
+    """bulk_write_fresh's source table: the rows as read and the new values."""
+    from core.changelog import encode_scalar
+
+    store.conn.execute(
+        "CREATE TEMP TABLE src(id, gid, clk, confirmed_amount, confirmed_amount_new,"
+        " confirmed_amount_json, confirmed_date, confirmed_date_new, confirmed_date_json)")
+    store.conn.executemany(
+        "INSERT INTO temp.src VALUES (?,?,?,?,?,?,?,?,?)",
+        [(i, g, c, a, v["confirmed_amount"], encode_scalar(v["confirmed_amount"]),
+          d, v["confirmed_date"], encode_scalar(v["confirmed_date"]))
+         for (i, g, c, a, d), v in zip(rows, new)])
+
+
+def _written(store, mark: str, clock) -> tuple:
+    return (store.conn.execute("SELECT * FROM change WHERE hlc > ? ORDER BY hlc",
+                               (mark,)).fetchall(),
+            store.conn.execute("SELECT * FROM enrollment ORDER BY id").fetchall(),
+            store.conn.execute("SELECT * FROM knowledge ORDER BY node").fetchall(),
+            clock.last)
+
+
+def _both_ways(mem, specs, edits, new) -> tuple[list, list[str], int]:
+    """The same enrollments (specs, then edits: per enrollment a list of
+    (field, value, clock)) given `new` through bulk_write, for those whose
+    confirmed date and amount have no clock of their own, and through
+    bulk_write_fresh, for all. Returns what each wrote, the gids and how
+    many bulk_write_fresh changed."""
+    from core.changelog import BulkItem, bulk_write, bulk_write_fresh
+
+    written, changed = [], []
+    for fresh in (False, True):
+        store = mem()
+        gids = _enrollments(store, specs)
+        for gid, some in zip(gids, edits):
+            _edit(store, gid, some)
+        mark = store.conn.execute("SELECT max(hlc) FROM change").fetchone()[0]
+        # Near the end of a millisecond's counter: the run carries into the next.
+        clock = hlc.Clock(N1, last=hlc.fmt(BASE + 300, 0xFFFE, N1), now_ms=lambda: BASE + 300)
+        by_gid = {r[1]: r for r in store.conn.execute(
+            "SELECT id, gid, clk, confirmed_amount, confirmed_date FROM enrollment")}
+        rows = [by_gid[g] for g in gids]
+        with guard(), store.db.atomic():
+            if fresh:
+                _src(store, rows, new)
+                result = bulk_write_fresh(store.conn, clock, "测试", "import_paid",
+                                          "enrollment", "temp.src", FIELDS, txn="t")
+            else:
+                # Decided here from the parsed map, apart from the SQL's test.
+                items = [BulkItem(i, g, c, {"confirmed_amount": a, "confirmed_date": d}, v)
+                         for (i, g, c, a, d), v in zip(rows, new)
+                         if not set(FIELDS) & set(json.loads(c))]
+                result = bulk_write(store.conn, clock, "测试", "import_paid", "enrollment",
+                                    items, txn="t")
+        changed.append(result.changed)
+        written.append(_written(store, mark, clock))
+    assert changed[0] == changed[1]
+    assert written[0] == written[1]
+    return written[1], gids, changed[1]
+
+
+def test_bulk_write_fresh_writes_exactly_what_bulk_write_writes(mem):
     paid = {"confirmed_date": "2026-10-02", "confirmed_amount": 400.0}
+    def tick(ms):
+        return [("claim_date", "2026-09-30", ts(ms)), ("claim_channel", "wechat", ts(ms, N1, 1))]
+
     specs = [
         # Made on a node whose clock runs far ahead (first in rowid order:
         # bulk_write moves the clock past it at its row, bulk_write_fresh
@@ -487,57 +563,119 @@ def test_bulk_write_fresh_writes_exactly_what_bulk_write_writes(mem):
         (N1, 101, {"last_year_status": "paid"}),   # the date only; lapsed until now
         (N1, 102, paid),               # the amount only
         (N1, 103, paid),               # unchanged: nothing written
-        (N1, 104, {}),                 # edited since it was made: left to bulk_write
+        (N1, 104, {}),                 # ticked by a worker: keys sort before the new ones
+        (N1, 105, {}),                 # keys before and after the new ones
+        (N1, 106, {}),                 # confirmed before: left to bulk_write
     ]
+    edits = [[], [], [], [], [], tick(150),
+             [*tick(151), ("subsidy_category", "dibao", ts(160, N2)),
+              ("last_year_status", "paid", ts(161))],
+             [("confirmed_amount", 380.0, ts(170))]]
     new = [paid, paid, {**paid, "confirmed_amount": None}, {**paid, "confirmed_amount": 380.5},
-           paid, paid]
-    written = []
-    for fresh in (False, True):
-        store = mem()
-        gids = _enrollments(store, specs)
-        apply(store, [ch(ts(200), "enrollment", gids[-1], "claim_date", "2026-09-30",
-                         ts(104))])
-        mark = store.conn.execute("SELECT max(hlc) FROM change").fetchone()[0]
-        # Near the end of a millisecond's counter: the run carries into the next.
-        clock = hlc.Clock(N1, last=hlc.fmt(BASE + 300, 0xFFFE, N1), now_ms=lambda: BASE + 300)
-        by_gid = {r[1]: r for r in store.conn.execute(
-            "SELECT id, gid, clk, confirmed_amount, confirmed_date FROM enrollment")}
-        rows = [by_gid[g] for g in gids]
-        with guard(), store.db.atomic():
-            if fresh:
-                store.conn.execute(
-                    "CREATE TEMP TABLE src(id, gid, clk, confirmed_amount, confirmed_amount_new,"
-                    " confirmed_amount_json, confirmed_date, confirmed_date_new, "
-                    "confirmed_date_json)")
-                store.conn.executemany(
-                    "INSERT INTO temp.src VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(i, g, c, a, v["confirmed_amount"], encode_scalar(v["confirmed_amount"]),
-                      d, v["confirmed_date"], encode_scalar(v["confirmed_date"]))
-                     for (i, g, c, a, d), v in zip(rows, new)])
-                result = bulk_write_fresh(store.conn, clock, "测试", "import_paid",
-                                          "enrollment", "temp.src", FIELDS, txn="t")
-            else:
-                items = [BulkItem(i, g, c, {"confirmed_amount": a, "confirmed_date": d}, v)
-                         for (i, g, c, a, d), v in zip(rows[:-1], new)]
-                result = bulk_write(store.conn, clock, "测试", "import_paid", "enrollment",
-                                    items, txn="t")
-        assert result.changed == 4
-        written.append((
-            store.conn.execute("SELECT * FROM change WHERE hlc > ? ORDER BY hlc",
-                               (mark,)).fetchall(),
-            store.conn.execute("SELECT * FROM enrollment ORDER BY id").fetchall(),
-            store.conn.execute("SELECT * FROM knowledge ORDER BY node").fetchall(),
-            clock.last))
-    assert written[0] == written[1]
-    changes = written[1][0]
-    assert [c[3] for c in changes] == ["+", "+", "confirmed_date", "confirmed_amount"]
+           paid, paid, paid, paid]
+    written, gids, changed = _both_ways(mem, specs, edits, new)
+    assert changed == 6
+    changes = written[0]
+    assert [c[3] for c in changes] == ["+", "+", "confirmed_date", "confirmed_amount", "+", "+"]
     assert changes[0][0] > hlc.fmt(BASE + 10_000_000, 0, N2)   # past the clock it replaces
     assert [c[0] for c in changes] == sorted({c[0] for c in changes})
-    edited = store.conn.execute("SELECT confirmed_date, claim_date FROM enrollment WHERE gid=?",
-                                (gids[-1],)).fetchone()
-    assert edited == (None, "2026-09-30")     # the edited one: untouched
-    assert store.conn.execute("SELECT status, lapsed FROM enrollment WHERE gid=?",
-                              (gids[2],)).fetchone() == ("confirmed", 0)
+    assert {c[2] for c in changes} == {gids[k] for k in (0, 1, 2, 3, 5, 6)}
+    by_gid = {r[1]: dict(zip(ENROLLMENT_COLUMNS, r)) for r in written[1]}
+    # Ticked: the new values replace the creation's, so prev is its clock,
+    # and the new keys go in at their sorted place.
+    clk = json.loads(by_gid[gids[6]]["clk"])
+    assert list(clk) == ["*", "claim_channel", "claim_date", "confirmed_amount",
+                         "confirmed_date", "last_year_status", "subsidy_category"]
+    assert changes[-1][5] == clk["*"] and clk["confirmed_date"] == changes[-1][0]
+    assert json.loads(by_gid[gids[-1]]["clk"])["confirmed_amount"] == ts(170)   # left alone
+    for k in (2, 5, 6):
+        assert (by_gid[gids[k]]["status"], by_gid[gids[k]]["lapsed"]) == ("confirmed", 0)
+
+
+# What a worker or another installation may have set on an enrollment before
+# the paid list arrives: ticks, notes, subsidies and earlier confirmations.
+PRIOR = st.sampled_from([
+    ("claim_date", "2026-09-30"), ("claim_channel", "wechat"), ("claim_channel", "bank"),
+    ("claim_by", "李四"), ("last_year_status", "paid"), ("last_year_status", "unpaid"),
+    ("elsewhere_place", "广州"), ("exclude_reason", "abroad"), ("subsidy_category", "dibao"),
+    ("subsidy_arrived", 1), ("confirmed_date", "2026-09-01"), ("confirmed_amount", 380.0),
+    ("confirmed_amount", None)])
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(enrollments=st.lists(
+    st.tuples(st.sampled_from([N1, N2]), st.booleans(),
+              st.lists(st.tuples(PRIOR, st.sampled_from([N1, N2])), max_size=5),
+              st.sampled_from(["2026-10-02", "2026-09-01"]),
+              st.sampled_from([400.0, 380.0, None])),
+    min_size=1, max_size=8))
+def test_bulk_write_fresh_matches_bulk_write_whatever_was_edited_before(mem, enrollments):
+    """Any earlier edits: the enrollments whose confirmed date and amount have
+    no clock of their own are written in SQL exactly as bulk_write writes
+    them, and the others are left alone."""
+    specs, edits, new = [], [], []
+    ms = 110
+    for k, (node, paid, prior, day, amount) in enumerate(enrollments):
+        specs.append((node, 100 + k, {"confirmed_date": "2026-09-01", "confirmed_amount": 380.0}
+                      if paid else {}))
+        some = []
+        for (name, v), by in prior:
+            some.append((name, v, ts(ms, by)))
+            ms += 1
+        edits.append(some)
+        new.append({"confirmed_date": day, "confirmed_amount": amount})
+    written, gids, changed = _both_ways(mem, specs, edits, new)
+    assert len(written[0]) == changed
+    for row in written[1]:
+        clk = json.loads(row[ENROLLMENT_COLUMNS.index("clk")])
+        assert list(clk) == sorted(clk)
+
+
+SPLIT_FIELDS = [["confirmed_amount", "confirmed_date"], ["subsidy_amount"], ["claim_by"],
+                ["year"], ["last_year_status", "person_gid"]]
+
+
+def _check_split(fields: list[str], clk: dict[str, str]) -> None:
+    """unclocked_sql admits the map unless it has a key among `fields`, and
+    the position _clock_split_sql finds for them (whichever side it
+    searches) gives the text _dump_clock gives the map with them added."""
+    import sqlite3
+
+    from core.changelog import _clock_split_sql, _dump_clock, unclocked_sql
+
+    text = _dump_clock(clk)
+    conn = sqlite3.connect(":memory:")
+    admitted, at = conn.execute(
+        f"SELECT {unclocked_sql('enrollment', fields, 'c')}, "
+        f"{_clock_split_sql('enrollment', fields, 'c')} FROM (SELECT ? AS c)",
+        (text,)).fetchone()
+    conn.close()
+    assert bool(admitted) == (not any(fields[0] <= k <= fields[-1] for k in clk if k != "*"))
+    if admitted:
+        new = ts(2 * 10**6)
+        inserted = "".join(f',"{f}":"{new}"' for f in fields)
+        assert text[:at - 1] + inserted + text[at - 1:] == _dump_clock(
+            {**clk, **{f: new for f in fields}})
+
+
+def test_new_keys_go_into_a_clock_map_where_dump_clock_puts_them():
+    names = ENTITIES["enrollment"].fields
+    for fields in SPLIT_FIELDS:
+        _check_split(fields, {"*": ts(1)})
+        for k, name in enumerate(names):
+            _check_split(fields, {"*": ts(1), name: ts(2 + k)})
+        _check_split(fields, {"*": ts(1), **{n: ts(2) for n in names
+                                             if not fields[0] <= n <= fields[-1]}})
+
+
+@settings(max_examples=150, deadline=None)
+@given(fields=st.sampled_from(SPLIT_FIELDS),
+       keys=st.sets(st.sampled_from(ENTITIES["enrollment"].fields), min_size=1),
+       clocks=st.lists(st.integers(0, 10**6), min_size=20, max_size=20))
+def test_new_keys_go_where_dump_clock_puts_them_in_any_map(fields, keys, clocks):
+    _check_split(fields, {"*": ts(clocks[0]),
+                          **{k: ts(c) for k, c in zip(sorted(keys), clocks[1:])}})
 
 
 def test_bulk_write_fresh_carries_the_counter_into_the_next_millisecond(mem):

@@ -877,10 +877,13 @@ def test_paid_list_for_someone_without_this_years_enrollment(ledger, store, tmp_
 
 def test_paid_list_writes_the_same_rows_for_untouched_and_edited_enrollments(
         ledger, village, tmp_path, monkeypatch):
-    """Enrollments never edited since they were made are confirmed in SQL
-    (bulk_write_fresh), the others through bulk_write: the rows are alike."""
+    """Enrollments whose confirmed date and amount were never set since they
+    were made, ticked or not, are confirmed in SQL (bulk_write_fresh); one
+    confirmed before goes through bulk_write: the rows are alike."""
     conn = ledger.conn
     ledger.claim_paid(village["赵大成"], date="2026-10-01", channel="微信")
+    earlier = do_import(ledger, xlsx(tmp_path / "上一批.xlsx", [
+        PAID_HEADER, paid_row(1, "孙建华", make_id(5), day="2026-09-20")]), "paid")
     through_python: list[str] = []
     real = ledger.bulk_write
 
@@ -889,26 +892,34 @@ def test_paid_list_writes_the_same_rows_for_untouched_and_edited_enrollments(
         return real(entity, items, **kwargs)
 
     monkeypatch.setattr(ledger, "bulk_write", spy)
-    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)),
-            paid_row(2, "钱玉兰", make_id(2))]
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)), paid_row(2, "钱玉兰", make_id(2)),
+            paid_row(3, "孙建华", make_id(5))]   # the bureau's later date for him
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
-    assert report.updated == 2
-    assert through_python == [enrollment_gid(village["赵大成"], YEAR)]
-    for name in ("赵大成", "钱玉兰"):
+    assert report.updated == 3
+    assert through_python == [enrollment_gid(village["孙建华"], YEAR)]
+    for name in ("赵大成", "钱玉兰", "孙建华"):
         egid = enrollment_gid(village[name], YEAR)
-        created = conn.execute("SELECT hlc FROM change WHERE gid=? AND field='*'",
-                               (egid,)).fetchone()[0]
+        replaced = conn.execute(
+            "SELECT hlc FROM change WHERE gid=? AND field=? ORDER BY hlc DESC",
+            (egid, "+" if name == "孙建华" else "*")).fetchone()[0]
         stamp, fieldname, value, prev, op = conn.execute(
             "SELECT hlc, field, value, prev, op FROM change WHERE gid=? AND txn=?",
             (egid, report.txn)).fetchone()
-        assert (fieldname, value, prev, op) == (
-            "+", '{"confirmed_amount":400.0,"confirmed_date":"2026-10-02"}', created,
-            "import_paid")
+        if name == "孙建华":
+            assert conn.execute("SELECT txn FROM change WHERE hlc=?",
+                                (replaced,)).fetchone()[0] == earlier.txn
+            assert (fieldname, value) == ("confirmed_date", '"2026-10-02"')
+        else:
+            assert (fieldname, value) == (
+                "+", '{"confirmed_amount":400.0,"confirmed_date":"2026-10-02"}')
+        assert (prev, op) == (replaced, "import_paid")
         e = enrollment(conn, village[name])
         clk = json.loads(e["clk"])
-        assert clk["confirmed_amount"] == clk["confirmed_date"] == stamp
+        assert clk["confirmed_date"] == stamp
         assert list(clk) == sorted(clk)
         assert (e["status"], e["lapsed"], e["confirmed_amount"]) == ("confirmed", 0, 400.0)
+    ticked = json.loads(enrollment(conn, village["赵大成"])["clk"])
+    assert {"claim_date", "claim_channel", "confirmed_date"} <= ticked.keys()
 
 
 def test_the_paid_lists_join_reads_only_the_persons_it_names(ledger, b):
