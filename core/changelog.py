@@ -958,17 +958,17 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     mask = " | ".join(f"((s.{f} IS NOT s.{f}_new) << {i})" for i, f in bits)
     # Made afresh: its columns are this call's fields.
     conn.execute("DROP TABLE IF EXISTS temp.bulk_fresh")
-    # The clock map's text as the creation's clock (prev) and the rest, the
-    # new keys going in `at` characters into the rest; for an entity never
-    # edited, the rest is '}' and `at` 0.
+    # prev: the creation's clock, which every value set replaces; at: where
+    # the new keys go in the clock map's text (39 for a map of the creation
+    # alone), which the UPDATE reads again as it is stored.
     conn.execute("CREATE TEMP TABLE bulk_fresh(rn INTEGER PRIMARY KEY, "
-                 "id INTEGER, gid TEXT, prev TEXT, rest TEXT, at INTEGER, mask INTEGER, "
+                 "id INTEGER, gid TEXT, prev TEXT, at INTEGER, mask INTEGER, "
                  + ", ".join(f"{f}, {f}_json TEXT" for f in fields) + ")")
     conn.execute(
-        "INSERT INTO temp.bulk_fresh(id, gid, prev, rest, at, mask, "
+        "INSERT INTO temp.bulk_fresh(id, gid, prev, at, mask, "
         + ", ".join(f"{f}, {f}_json" for f in fields) + ") "
-        f"SELECT s.id, s.gid, substr(s.clk, 7, 31), substr(s.clk, 39), "
-        f"{_clock_split_sql(entity, fields, 's.clk')} - 39, {mask}, "
+        f"SELECT s.id, s.gid, substr(s.clk, 7, 31), "
+        f"{_clock_split_sql(entity, fields, 's.clk')}, {mask}, "
         + ", ".join(f"s.{f}_new, s.{f}_json" for f in fields) + " "
         f"FROM {source} s WHERE {unclocked_sql(entity, fields, 's.clk')} AND ({mask}) != 0 "
         "ORDER BY s.id")
@@ -1003,10 +1003,8 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
                      for i, f in bits)
     derived = ", status = ?, lapsed = 0" if entity == "enrollment" else ""
     conn.execute(
-        f"UPDATE {t} SET clk = '{{\"*\":\"' || b.prev || '\"' || substr(b.rest, 1, b.at) "
-        f"|| {clk} || substr(b.rest, b.at + 1), "
-        f"{sets}"
-        f"{derived} FROM temp.bulk_fresh b WHERE {t}.id = b.id",
+        f"UPDATE {t} SET clk = substr({t}.clk, 1, b.at - 1) || {clk} || substr({t}.clk, b.at), "
+        f"{sets}{derived} FROM temp.bulk_fresh b WHERE {t}.id = b.id",
         (_CONFIRMED,) if derived else ())
     last = hlc_mod.fmt(wall + (counter + n - 1) // 65536, (counter + n - 1) % 65536, node)
     clock.observe(last)
