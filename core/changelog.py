@@ -883,11 +883,11 @@ def bulk_write(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator: str |
 
 
 def unclocked_sql(entity: str, fields: Sequence[str], clk: str) -> str:
-    """SQL, true when the clock map in `clk` gives each of `fields` (sorted)
-    the clock of the entity's creation ("*"): no field has a clock of its
-    own, so the value each replaces was set by that one clock. Nor does any
-    other key sort among them, so their new clocks go in one place of the
-    map's text (see bulk_write_fresh).
+    """SQL, true when the clock map in `clk` has no key from `fields[0]` to
+    `fields[-1]` (sorted): none of `fields` has a clock of its own, so the
+    value each replaces was set by the creation's clock ("*"), and no other
+    key sorts among them, so their new clocks go in one place of the map's
+    text (see bulk_write_fresh).
 
     A clock map's keys are "*" (first: it sorts before any field name) and
     field names (validate_change refuses others), and its values fixed-width
@@ -909,14 +909,21 @@ def _clock_split_sql(entity: str, fields: Sequence[str], clk: str) -> str:
     names = ENTITIES[entity].fields
     before = [f for f in names if f < fields[0]]
     after = [f for f in names if f > fields[-1]]
-    if len(before) <= len(after):
-        ends = [f"iif(instr({clk}, ',\"{f}\":') > 0, instr({clk}, ',\"{f}\":') + {len(f) + 37}, "
-                "39)" for f in before]
-        found = "max(" + ", ".join(ends + ["39"]) + ")"
+    # max() and min() of one argument are SQLite's aggregates, which would
+    # fold every row into one: with no key on the searched side there is
+    # nothing to compare.
+    if not before:
+        found = "39"
+    elif not after:
+        found = f"length({clk})"
+    elif len(before) <= len(after):
+        found = "max(" + ", ".join(
+            f"iif(instr({clk}, ',\"{f}\":') > 0, instr({clk}, ',\"{f}\":') + {len(f) + 37}, 39)"
+            for f in before) + ", 39)"
     else:
-        starts = [f"coalesce(nullif(instr({clk}, ',\"{f}\":'), 0), length({clk}))"
-                  for f in after]
-        found = "min(" + ", ".join(starts + [f"length({clk})"]) + ")"
+        found = "min(" + ", ".join(
+            f"coalesce(nullif(instr({clk}, ',\"{f}\":'), 0), length({clk}))"
+            for f in after) + f", length({clk}))"
     # Most maps are the creation's alone ({"*":"<clock>"}): spare them the search.
     return f"CASE WHEN length({clk}) = 39 THEN 39 ELSE {found} END"
 

@@ -940,8 +940,8 @@ _PAID_REST = (
 
 def _confirm_rest(ledger: Ledger, work: list[tuple[Any, ...]], report: ImportReport, txn: str,
                   total: int) -> Iterator[ImportProgress]:
-    """The rows _confirm_fresh left, through bulk_write: checked against the
-    person as it is now, 50,000 at a time."""
+    """The rows bulk_write_fresh could not take, through bulk_write: checked
+    against the person as it is now, 50,000 at a time."""
     conn = ledger.conn
     rest = conn.execute("SELECT count(*) FROM temp.paid_rest").fetchone()[0]
     missing: list[tuple[str, dict[str, Any]]] = []

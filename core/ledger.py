@@ -638,9 +638,9 @@ class Ledger:
 
     def bulk_write_fresh(self, entity: str, source: str, fields: list[str], *, op: str,
                          txn: str | None = None) -> BulkUpdateResult:
-        """bulk_write in SQL for the rows of a temp table whose entity never
-        had `fields` set since it was created (see changelog.bulk_write_fresh);
-        the caller writes the others through bulk_write."""
+        """bulk_write in SQL for the rows of a temp table whose `fields`
+        still carry the entity's creation clock (see changelog.unclocked_sql
+        and bulk_write_fresh); the caller writes the others through bulk_write."""
         return self._bulk(changelog.bulk_write_fresh, op, txn, entity, source, fields)
 
     def _bulk(self, write: Callable[..., BulkUpdateResult], op: str, txn: str | None,

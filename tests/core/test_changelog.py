@@ -646,11 +646,15 @@ def _check_split(fields: list[str], clk: dict[str, str]) -> None:
 
     text = _dump_clock(clk)
     conn = sqlite3.connect(":memory:")
-    admitted, at = conn.execute(
+    # Over several rows: an aggregate slipped into the SQL would fold them.
+    rows = conn.execute(
         f"SELECT {unclocked_sql('enrollment', fields, 'c')}, "
-        f"{_clock_split_sql('enrollment', fields, 'c')} FROM (SELECT ? AS c)",
-        (text,)).fetchone()
+        f"{_clock_split_sql('enrollment', fields, 'c')} FROM (SELECT column1 AS n, column2 AS c "
+        "FROM (VALUES (1, ?), (2, ?), (3, ?))) ORDER BY n",
+        (text, _dump_clock({"*": ts(1)}), text)).fetchall()
     conn.close()
+    assert rows[1] == (1, 39) and rows[0] == rows[2]
+    admitted, at = rows[0]
     assert bool(admitted) == (not any(fields[0] <= k <= fields[-1] for k in clk if k != "*"))
     if admitted:
         new = ts(2 * 10**6)
@@ -676,6 +680,29 @@ def test_new_keys_go_into_a_clock_map_where_dump_clock_puts_them():
 def test_new_keys_go_where_dump_clock_puts_them_in_any_map(fields, keys, clocks):
     _check_split(fields, {"*": ts(clocks[0]),
                           **{k: ts(c) for k, c in zip(sorted(keys), clocks[1:])}})
+
+
+@pytest.mark.parametrize("fields", [["claim_by", "confirmed_date"],   # no key sorts before
+                                    ["confirmed_amount", "confirmed_date"],
+                                    ["confirmed_date", "year"]])          # none sorts after
+def test_bulk_write_fresh_writes_every_row_whichever_fields(mem, fields):
+    from core.changelog import bulk_write_fresh, encode_scalar
+
+    store = mem()
+    _enrollments(store, [(N1, 100 + k, {}) for k in range(3)])
+    new = {"claim_by": "李四", "confirmed_amount": 400.0, "confirmed_date": "2026-10-02",
+           "year": 2027}
+    store.conn.execute(
+        "CREATE TEMP TABLE src AS SELECT id, gid, clk, "
+        + ", ".join(f"{f}, ? AS {f}_new, ? AS {f}_json" for f in fields) + " FROM enrollment",
+        [x for f in fields for x in (new[f], encode_scalar(new[f]))])
+    clock = hlc.Clock(N1, now_ms=lambda: BASE + 300)
+    with guard(), store.db.atomic():
+        result = bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
+                                  fields, txn="t")
+    assert result.changed == 3
+    assert store.conn.execute("SELECT count(*) FROM enrollment WHERE confirmed_date = "
+                              "'2026-10-02'").fetchone()[0] == 3
 
 
 def test_bulk_write_fresh_carries_the_counter_into_the_next_millisecond(mem):
