@@ -341,7 +341,9 @@ class ImportTab(QWidget):
             for c, v in enumerate(values):
                 self.preview.setItem(r, c, _cell(v))
         self.preview.resizeColumnsToContents()
-        self.table_title.setText("导入报告：拒收和需核对的行（可导出为Excel）：")
+        # An empty table under a heading that promises rows reads like a fault.
+        self.table_title.setText("导入报告：拒收和需核对的行（可导出为Excel）：" if len(rows) > 1
+                                 else "导入报告：没有拒收或需核对的行。")
 
     def _cancelled(self) -> None:
         self._task = None

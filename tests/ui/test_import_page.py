@@ -80,6 +80,7 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     tab = read_list(qtbot, window, path, "paid")
     run_list(qtbot, tab)
     assert tab.plan.report.updated == 2
+    assert tab.table_title.text() == "导入报告：没有拒收或需核对的行。"
     assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
                          (egid,)).fetchone() for _, _, egid in rows] == \
         [("2026-10-02", "confirmed")] * 2
@@ -114,6 +115,7 @@ def test_id_numbers_are_masked_unless_the_user_asks(qtbot, window, demo_store, t
 
     run_list(qtbot, tab)
     assert len(tab.plan.report.refused) == 1
+    assert tab.table_title.text().startswith("导入报告：拒收和需核对的行")
     assert id_column() == [idcard.mask(stranger)]      # the report, masked
     saved = []
     for full in (False, True):
