@@ -913,10 +913,10 @@ def _clock_split_sql(entity: str, fields: Sequence[str], clk: str) -> str:
     # fold every row into one: with no key on the searched side there is
     # nothing to compare.
     if not before:
-        found = "39"
-    elif not after:
-        found = f"length({clk})"
-    elif len(before) <= len(after):
+        return "39"
+    if not after:
+        return f"length({clk})"
+    if len(before) <= len(after):
         found = "max(" + ", ".join(
             f"iif(instr({clk}, ',\"{f}\":') > 0, instr({clk}, ',\"{f}\":') + {len(f) + 37}, 39)"
             for f in before) + ", 39)"

@@ -502,6 +502,17 @@ def _src(store, rows, new) -> None:
          for (i, g, c, a, d), v in zip(rows, new)])
 
 
+def _src_for_all(store, new: dict) -> None:
+    """bulk_write_fresh's source table: every enrollment, given `new`
+    (field -> value, fields sorted)."""
+    from core.changelog import encode_scalar
+
+    store.conn.execute(
+        "CREATE TEMP TABLE src AS SELECT id, gid, clk, "
+        + ", ".join(f"{f}, ? AS {f}_new, ? AS {f}_json" for f in new) + " FROM enrollment",
+        [x for v in new.values() for x in (v, encode_scalar(v))])
+
+
 def _written(store, mark: str, clock) -> tuple:
     return (store.conn.execute("SELECT * FROM change WHERE hlc > ? ORDER BY hlc",
                                (mark,)).fetchall(),
@@ -686,16 +697,13 @@ def test_new_keys_go_where_dump_clock_puts_them_in_any_map(fields, keys, clocks)
                                     ["confirmed_amount", "confirmed_date"],
                                     ["confirmed_date", "year"]])          # none sorts after
 def test_bulk_write_fresh_writes_every_row_whichever_fields(mem, fields):
-    from core.changelog import bulk_write_fresh, encode_scalar
+    from core.changelog import bulk_write_fresh
 
     store = mem()
     _enrollments(store, [(N1, 100 + k, {}) for k in range(3)])
     new = {"claim_by": "李四", "confirmed_amount": 400.0, "confirmed_date": "2026-10-02",
            "year": 2027}
-    store.conn.execute(
-        "CREATE TEMP TABLE src AS SELECT id, gid, clk, "
-        + ", ".join(f"{f}, ? AS {f}_new, ? AS {f}_json" for f in fields) + " FROM enrollment",
-        [x for f in fields for x in (new[f], encode_scalar(new[f]))])
+    _src_for_all(store, {f: new[f] for f in fields})
     clock = hlc.Clock(N1, now_ms=lambda: BASE + 300)
     with guard(), store.db.atomic():
         result = bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
@@ -706,16 +714,12 @@ def test_bulk_write_fresh_writes_every_row_whichever_fields(mem, fields):
 
 
 def test_bulk_write_fresh_carries_the_counter_into_the_next_millisecond(mem):
-    from core.changelog import bulk_write_fresh, encode_scalar
+    from core.changelog import bulk_write_fresh
 
     store = mem()
     _enrollments(store, [(N1, 100 + k, {}) for k in range(4)])
     clock = hlc.Clock(N1, last=hlc.fmt(BASE + 300, 0xFFFE, N1), now_ms=lambda: BASE + 300)
-    store.conn.execute("CREATE TEMP TABLE src AS SELECT id, gid, clk, confirmed_amount, "
-                       "400.0 AS confirmed_amount_new, ? AS confirmed_amount_json, "
-                       "confirmed_date, '2026-10-02' AS confirmed_date_new, "
-                       "'\"2026-10-02\"' AS confirmed_date_json FROM enrollment",
-                       (encode_scalar(400.0),))
+    _src_for_all(store, {"confirmed_amount": 400.0, "confirmed_date": "2026-10-02"})
     with guard(), store.db.atomic():
         bulk_write_fresh(store.conn, clock, None, "import_paid", "enrollment", "temp.src",
                          FIELDS, txn="t")
