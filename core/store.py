@@ -218,6 +218,16 @@ def _check_file(path: Path) -> None:
             raise StoreError(f"文件夹 {folder} 是只读的，无法在此创建数据库。")
 
 
+# 8 KB pages rather than SQLite's 4 KB: a county's bulk writes (a paid list
+# confirming 400,000 enrollments) touch half as many pages, measured 0.3 to
+# 0.5 s (about 8%) off that import, whose budget is tight. 16 KB saved about
+# 0.1 s more there but made 10,000 scattered writes in one batch a third
+# slower (each dirty page is written whole to the WAL); 8 KB left those as
+# they were. Only new databases get it: WAL fixes a file's page size when
+# it is made, so an existing file keeps its own.
+PAGE_SIZE = 8192
+
+
 def _check_ours(conn: sqlite3.Connection, path: Path | None) -> bool:
     """True if the file is a new, empty database; raise if it is someone else's."""
     name = path.name if path else "数据库"
@@ -332,6 +342,9 @@ def open_reader(path: str | Path) -> sqlite3.Connection:
 
 def _prepare(store: Store, *, new: bool) -> None:
     conn = store.conn
+    if new:
+        # Before the first write: afterwards it cannot change.
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     if store.path is not None:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":

@@ -74,6 +74,37 @@ def test_new_store_is_wal_with_foreign_keys_and_migrations(store):
     assert applied == len(SCHEMA_NAMES)
 
 
+def test_a_new_database_file_has_large_pages(tmp_path):
+    """8 KB pages (store.PAGE_SIZE): a county's bulk writes touch fewer."""
+    from core.store import PAGE_SIZE
+
+    path = tmp_path / "ledger.db"
+    path.touch()   # an empty file is new too
+    open_store(path).close()
+    with open(path, "rb") as fh:
+        header = fh.read(18)
+    assert int.from_bytes(header[16:18], "big") == PAGE_SIZE == 8192
+    with open_store(path) as again:
+        assert again.conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+
+
+def test_a_database_made_with_small_pages_keeps_them_and_its_data(tmp_path, monkeypatch):
+    """Files made before PAGE_SIZE was raised stay as they are and work."""
+    from core import store as store_mod
+
+    path = tmp_path / "ledger.db"
+    monkeypatch.setattr(store_mod, "PAGE_SIZE", 4096)
+    with open_store(path) as old:
+        ledger_with_group(old).add_household(GROUP, number="1")
+    monkeypatch.undo()
+    with open_store(path) as s:
+        assert s.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert s.conn.execute("SELECT count(*) FROM household").fetchone()[0] == 1
+        Ledger(s, operator="测试员").add_unit("450999001002", "另一村")
+    with open_store(path) as s:
+        assert s.conn.execute("SELECT count(*) FROM unit").fetchone()[0] == 5
+
+
 def test_foreign_keys_are_enforced(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.conn.execute(
