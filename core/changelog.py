@@ -905,25 +905,24 @@ def _clock_split_sql(entity: str, fields: Sequence[str], clk: str) -> str:
     right after the creation's clock (position 39).
 
     Each key's entry is `,"<key>":"<clock>"`, 37 characters more than the
-    key, so either side can be searched: the one with fewer keys is."""
+    key, and the keys sort, so the map's text is "*"'s entry (38 characters
+    with the brace), then the entries of keys sorting before `fields`, then
+    those sorting after them: the split is 39 plus the widths of the first,
+    or the map's length less the widths of the others. The side with fewer
+    keys is searched, one instr() a key."""
     names = ENTITIES[entity].fields
     before = [f for f in names if f < fields[0]]
     after = [f for f in names if f > fields[-1]]
-    # max() and min() of one argument are SQLite's aggregates, which would
-    # fold every row into one: with no key on the searched side there is
-    # nothing to compare.
     if not before:
         return "39"
     if not after:
         return f"length({clk})"
     if len(before) <= len(after):
-        found = "max(" + ", ".join(
-            f"iif(instr({clk}, ',\"{f}\":') > 0, instr({clk}, ',\"{f}\":') + {len(f) + 37}, 39)"
-            for f in before) + ", 39)"
+        found = "39 + " + " + ".join(
+            f"(instr({clk}, ',\"{f}\":') > 0) * {len(f) + 37}" for f in before)
     else:
-        found = "min(" + ", ".join(
-            f"coalesce(nullif(instr({clk}, ',\"{f}\":'), 0), length({clk}))"
-            for f in after) + f", length({clk}))"
+        found = f"length({clk}) - " + " - ".join(
+            f"(instr({clk}, ',\"{f}\":') > 0) * {len(f) + 37}" for f in after)
     # Most maps are the creation's alone ({"*":"<clock>"}): spare them the search.
     return f"CASE WHEN length({clk}) = 39 THEN 39 ELSE {found} END"
 
