@@ -19,7 +19,6 @@ import itertools
 import os
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from core.errors import ValidationError
 from core.hlc import Clock
 from core.ledger import enrollment_gid, person_gid_for
 from core.policy import load_policy
+from core.progress import Progress
 from core.store import open_store
 
 YEAR = 2027
@@ -66,13 +66,6 @@ GIVEN_FEMALE = "秀英芳娜敏静丽艳娟霞玲桂兰玉梅红春燕萍琴云�
 WORKER_NAMES = "韦春梅 覃志强 黄丽萍 陆建国 蒙秀英 莫海峰 罗玉兰 廖德福 石桂香 潘文斌".split()
 
 
-@dataclass
-class DemoProgress:
-    done: int
-    total: int
-    message: str
-
-
 class _Weighted:
     def __init__(self, items: Sequence[tuple[Any, float]]) -> None:
         self.values = [v for v, _ in items]
@@ -93,7 +86,7 @@ def _layout(persons: int) -> tuple[int, int, int]:
 
 def build_demo(path: str | Path, persons: int = 20000, seed: int = 1, *,
                today: dt.date | None = None, force: bool = False,
-               progress: Callable[[DemoProgress], None] | None = None) -> Path:
+               progress: Callable[[Progress], None] | None = None) -> Path:
     """Build the demo county at `path`; see build_demo_steps for the details."""
     final = Path(path)
     for step in build_demo_steps(final, persons, seed, today=today, force=force):
@@ -104,7 +97,7 @@ def build_demo(path: str | Path, persons: int = 20000, seed: int = 1, *,
 
 def build_demo_steps(path: str | Path, persons: int = 20000, seed: int = 1, *,
                      today: dt.date | None = None, force: bool = False,
-                     workers: bool = True) -> Iterator[DemoProgress]:
+                     workers: bool = True) -> Iterator[Progress]:
     """Build step by step, yielding progress; closing the generator cancels.
 
     The rows are generated in a worker process while this one inserts them:
@@ -145,17 +138,17 @@ def build_demo_steps(path: str | Path, persons: int = 20000, seed: int = 1, *,
                 conn.executemany(sql, rows)
             if step:
                 yield step
-        yield DemoProgress(persons, persons, "建立索引")
+        yield Progress(persons, persons, "建立索引")
         for _, sql in indexes:
             conn.execute(sql)
         conn.execute("COMMIT")
-        yield DemoProgress(persons, persons, "整理索引")
+        yield Progress(persons, persons, "整理索引")
         conn.execute("ANALYZE")
         conn.execute("PRAGMA journal_mode=WAL")
         store.close()
         os.replace(temp, final)
         ok = True
-        yield DemoProgress(persons, persons, "完成")
+        yield Progress(persons, persons, "完成", final=True)
     finally:
         if not ok:
             store.close()
@@ -167,7 +160,7 @@ _Batch = list[tuple[str, list[tuple[Any, ...]]]]
 
 
 def _rows_here(node: str, next_ids: dict[str, int], total: int, seed: int,
-               today: dt.date) -> Iterator[tuple[_Batch, DemoProgress | None]]:
+               today: dt.date) -> Iterator[tuple[_Batch, Progress | None]]:
     batch: _Batch = []
     bulk = BulkCreator(None, Clock(node), OPERATOR, "demo",
                        sink=lambda sql, rows: batch.append((sql, rows)), next_ids=next_ids)
@@ -190,7 +183,7 @@ def _worker(queue: Any, node: str, next_ids: dict[str, int], total: int, seed: i
 
 
 def _rows_in_worker(node: str, next_ids: dict[str, int], total: int, seed: int,
-                    today: dt.date) -> Iterator[tuple[_Batch, DemoProgress | None]]:
+                    today: dt.date) -> Iterator[tuple[_Batch, Progress | None]]:
     import multiprocessing
 
     # spawn, not fork: forking a process that runs Qt threads is unsafe, and
@@ -225,7 +218,7 @@ def _rows_in_worker(node: str, next_ids: dict[str, int], total: int, seed: int,
 
 
 def _generate(bulk: BulkCreator, total: int, seed: int,
-              today: dt.date) -> Iterator[DemoProgress]:
+              today: dt.date) -> Iterator[Progress]:
     rng = random.Random(seed)
     year = YEAR
     policy = load_policy(year)
@@ -298,7 +291,7 @@ def _generate(bulk: BulkCreator, total: int, seed: int,
         if made >= next_report:
             bulk.flush()
             next_report = made + 20000
-            yield DemoProgress(made, total, "生成户和人员")
+            yield Progress(made, total, "生成户和人员")
     # Targets: last year's enrolled plus growth, split down the tree.
     milestones = dumps(policy.get("milestones", []))
     unit_totals: dict[str, int] = {}
@@ -310,7 +303,7 @@ def _generate(bulk: BulkCreator, total: int, seed: int,
                                                  "count": round(count * 0.95),
                                                  "milestones": milestones})
     bulk.flush()
-    yield DemoProgress(total, total, "生成目标")
+    yield Progress(total, total, "生成目标")
 
 
 def _village_names(rng: random.Random, count: int) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from core.domain import (
     VisitOutcome,
 )
 from core.errors import ValidationError
+from core.progress import Progress
 from core.xlsx import column_letter
 
 
@@ -35,13 +35,6 @@ LABELS = {Kind.LEDGER: "台账", Kind.UNPAID: "未缴费名单", Kind.VISITS: "�
           Kind.SUBSIDY: "特殊群体资助到账"}
 
 
-@dataclass
-class ExportProgress:
-    done: int
-    total: int
-    message: str
-
-
 def _place(units: dict[str, str], code: str) -> tuple[str, str, str]:
     return (units.get(code[:9], ""), units.get(code[:12], ""), units.get(code, ""))
 
@@ -53,7 +46,7 @@ def _id(number: str | None, full: bool) -> str:
 
 
 def export(conn: sqlite3.Connection, kind: str, path: str | Path, *, year: int,
-           unit: str | None = None, full_id: bool = False) -> Iterator[ExportProgress]:
+           unit: str | None = None, full_id: bool = False) -> Iterator[Progress]:
     """Write one table to `path` (.xlsx), yielding progress."""
     if kind not in LABELS:
         raise ValidationError(f"未知的导出类型“{kind}”，可选：{'、'.join(LABELS)}")
@@ -81,12 +74,12 @@ def export(conn: sqlite3.Connection, kind: str, path: str | Path, *, year: int,
             writer.row(row)
             done += 1
             if done % 10000 == 0:
-                yield ExportProgress(done, total, "写入")
-        yield ExportProgress(done, total, "保存文件")
+                yield Progress(done, total, "写入")
+        yield Progress(done, total, "保存文件")
         writer.close()
         temp.replace(path)
         ok = True
-        yield ExportProgress(total, total, "完成")
+        yield Progress(total, total, "完成", final=True)
     finally:
         if not ok:
             writer.abort()

@@ -49,6 +49,7 @@ from core.ledger import (
     Ledger, campaign_year, enrollment_gid, parse_amount, parse_date, parse_name, parse_phone,
 )
 from core.policy import load_policy
+from core.progress import Progress
 from core.store import checkpoint_later
 from core.tabular import (
     FIELD_LABELS, Header, Sheet, cell_text, excel_date, find_header, iter_data, present,
@@ -406,26 +407,20 @@ class _Row:
         return f"{column_letter(c)}列（{self.header.titles[c]}）" if c is not None else ""
 
 
-@dataclass
-class ImportProgress:
-    done: int
-    total: int
-    message: str
-
-
 def run_import(ledger: Ledger, plan: ImportPlan,
-               options: ImportOptions | None = None) -> Iterator[ImportProgress]:
+               options: ImportOptions | None = None) -> Iterator[Progress]:
     """Apply the plan in one transaction, yielding progress; closing the
-    generator before it ends (cancel) rolls everything back. The report is
-    left in plan.report. The WAL is not checkpointed at the commit: the
-    caller runs core.store.checkpoint() when the user has the report (closing
-    the last connection does it too)."""
+    generator (cancel) rolls everything back, up to the last step: that one
+    comes after the commit and is marked final, so a cancel there is too late.
+    The report is left in plan.report. The WAL is not checkpointed at the
+    commit: the caller runs core.store.checkpoint() when the user has the
+    report (closing the last connection does it too)."""
     with gcpause.paused(), checkpoint_later(ledger.conn):
         yield from _run_import(ledger, plan, options or ImportOptions())
 
 
 def _run_import(ledger: Ledger, plan: ImportPlan,
-                options: ImportOptions) -> Iterator[ImportProgress]:
+                options: ImportOptions) -> Iterator[Progress]:
     conn = ledger.conn
     kind = plan.kind
     report = ImportReport(kind.value, plan.path.name)
@@ -442,7 +437,7 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
     rules = {r["category"]: r for r in policy.get("subsidy_rules", [])}
     if kind == Kind.PAID:
         yield from _run_paid(ledger, plan, report, total)
-        yield ImportProgress(total, total, "完成")
+        yield Progress(total, total, "完成", final=True)
         return
     done = 0
     seen: dict[str, tuple[str, int]] = {}
@@ -452,7 +447,7 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
         for number, cells in iter_data(sp.sheet, sp.header):
             done += 1
             if done % 5000 == 0:
-                yield ImportProgress(done, total, "检查数据")
+                yield Progress(done, total, "检查数据")
             row = _Row(sp.sheet.name, number, cells, sp.header)
             if _is_total(cells, row):
                 continue  # a totals row, not a person
@@ -476,11 +471,11 @@ def _run_import(ledger: Ledger, plan: ImportPlan,
             work.append((row, number_text, name))
     # Phase 2: write, in one transaction. A bigger page cache for the length of
     # the import: a county-wide list touches most of the enrollment table.
-    yield ImportProgress(done, total, "写入台账")
+    yield Progress(done, total, "写入台账")
     with _big_cache(conn), _import_step(ledger, plan, report):
         yield from _apply_persons(ledger, kind, work, report, units, options, rules,
                                   report.txn or "")
-    yield ImportProgress(total, total, "完成")
+    yield Progress(total, total, "完成", final=True)
 
 
 @contextlib.contextmanager
@@ -574,7 +569,7 @@ def _paid(work: list[tuple[Any, ...]], k: int) -> _Paid:
 
 
 def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
-              total: int) -> Iterator[ImportProgress]:
+              total: int) -> Iterator[Progress]:
     """The tax bureau's paid list: confirm date and amount of those it names.
 
     Tuned for a county's list (hundreds of thousands of rows): the rows are
@@ -589,7 +584,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     """
     conn = ledger.conn
     reader = _PaidReader(plan, report, ledger.year)
-    yield ImportProgress(0, total, "检查数据")
+    yield Progress(0, total, "检查数据")
     with _big_cache(conn), _import_step(ledger, plan, report):
         txn = report.txn or ""
         _paid_tables(conn)
@@ -599,7 +594,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
         with ahead(reader.chunks()) as chunks:
             for done, chunk in chunks:
                 staged += _stage(ledger, chunk, staged)
-                yield ImportProgress(done, total, "检查数据")
+                yield Progress(done, total, "检查数据")
         # Every row is read. Numbers the hint lacked are looked up in SQL.
         work = reader.work
         found = _find_persons(conn, [_paid(work, k).id_number for k in reader.unhinted])
@@ -631,7 +626,7 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
         if lo is not None:
             step = (hi - lo) // _RANGES + 1
             for n, a in enumerate(range(lo - 1, hi, step)):
-                yield ImportProgress(n, _RANGES, "确认缴费，分段写入")
+                yield Progress(n, _RANGES, "确认缴费，分段写入")
                 fresh += ledger.bulk_write_fresh(
                     "enrollment", _PAID_SOURCE.format(lo=a, hi=a + step), _PAID_FIELDS,
                     op="import_paid", txn=txn).changed
@@ -939,7 +934,7 @@ _PAID_REST = (
 
 
 def _confirm_rest(ledger: Ledger, work: list[tuple[Any, ...]], report: ImportReport, txn: str,
-                  total: int) -> Iterator[ImportProgress]:
+                  total: int) -> Iterator[Progress]:
     """The rows bulk_write_fresh could not take, through bulk_write: checked
     against the person as it is now, 50,000 at a time."""
     conn = ledger.conn
@@ -947,7 +942,7 @@ def _confirm_rest(ledger: Ledger, work: list[tuple[Any, ...]], report: ImportRep
     missing: list[tuple[str, dict[str, Any]]] = []
     for start in range(0, rest, _CHUNK):
         if rest > _CHUNK:
-            yield ImportProgress(total, total, f"核对其余 {start:,}/{rest:,} 人")
+            yield Progress(total, total, f"核对其余 {start:,}/{rest:,} 人")
         targets = conn.execute(_PAID_REST, (ledger.year, start, start + _CHUNK)).fetchall()
         report.unchanged += min(rest - start, _CHUNK) - len(targets)
         items = []
@@ -1016,7 +1011,7 @@ def _bulk(ledger: Ledger, updates: list[tuple[str, dict[str, Any]]], op: str, tx
 
 def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]],
                    report: ImportReport, units: UnitIndex, options: ImportOptions,
-                   rules: Mapping[str, Any], txn: str) -> Iterator[ImportProgress]:
+                   rules: Mapping[str, Any], txn: str) -> Iterator[Progress]:
     conn = ledger.conn
     known = _lookup(conn, [n for _, n, _ in work])
     last_year = {Kind.LAPSED: LastYear.PAID.value,
@@ -1025,7 +1020,7 @@ def _apply_persons(ledger: Ledger, kind: Kind, work: list[tuple[_Row, str, str]]
     households: dict[tuple[str, str], str] = {}
     for i, (row, number, name) in enumerate(work):
         if i % 2000 == 0:
-            yield ImportProgress(i, len(work), "写入台账")
+            yield Progress(i, len(work), "写入台账")
         person = known.get(number)
         try:
             if person is None:

@@ -45,12 +45,8 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 def _build_demo(ctx: TaskContext, path: Path) -> Path:
     from core.demo import build_demo_steps
 
-    steps = build_demo_steps(path, DEMO_PERSONS, seed=1, force=True)
-    try:
-        for step in steps:
-            ctx.progress(step.done, step.total, step.message)  # raises when cancelled
-    finally:
-        steps.close()  # cancels the build and removes the partial file
+    # A cancel stops the build and removes the partial file.
+    ctx.follow(build_demo_steps(path, DEMO_PERSONS, seed=1, force=True))
     return path
 
 

@@ -48,12 +48,8 @@ def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: Impo
     store = open_store(db_path, lock=False)
     try:
         ledger = Ledger(store, operator=operator)
-        steps = run_import(ledger, plan, options)
-        try:
-            for step in steps:
-                ctx.progress(step.done, step.total, step.message)  # raises when cancelled
-        finally:
-            steps.close()  # a cancel rolls the whole import back
+        # A cancel rolls the whole import back, unless it came during the commit.
+        ctx.follow(run_import(ledger, plan, options))
         return plan
     finally:
         store.close()
@@ -74,6 +70,7 @@ class ImportTab(QWidget):
         self.session = session
         self.plan: ImportPlan | None = None
         self._task: Task | None = None
+        self._cancel_asked = False   # for the import running now
 
         self.path = QLineEdit()
         self.path.setReadOnly(True)
@@ -296,6 +293,7 @@ class ImportTab(QWidget):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
+        self._cancel_asked = False
         self.status.setText("正在导入…（可以取消，取消后台账不变）")
         task = Task(_import_task, str(self.session.store.path), self.plan, self.options(),
                     self.session.operator)
@@ -307,8 +305,9 @@ class ImportTab(QWidget):
 
     def cancel(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            self.status.setText("正在取消…")
+            self._cancel_asked = True
+            self.status.setText("正在取消…" if self._task.cancel()
+                                else "导入已保存，来不及取消。")
 
     def _progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 1))
@@ -320,10 +319,16 @@ class ImportTab(QWidget):
         self.cancel_button.setEnabled(False)
         self.run_button.setEnabled(True)
         report = plan.report
-        self.status.setText(report.summary())
+        undoable = bool(report.txn and (report.new or report.updated))
+        late = ""
+        if self._cancel_asked:
+            # The cancel came while the import was being saved: it undid nothing.
+            late = "来不及取消，导入已保存" + ("（要撤回请点“撤销本次导入”）" if undoable
+                                               else "") + "。"
+        self.status.setText(late + report.summary())
         self._fill_report(report)
         self.report_button.setEnabled(True)
-        self.undo_button.setEnabled(bool(report.txn and (report.new or report.updated)))
+        self.undo_button.setEnabled(undoable)
         self.session.units_changed()
         self.session.changed.emit(set(), set())
         self.imported.emit()
@@ -402,12 +407,8 @@ def _export_task(ctx: TaskContext, db_path: str, kind: str, path: str, year: int
 
     conn = open_reader(db_path)
     try:
-        steps = export(conn, kind, path, year=year, unit=unit, full_id=full_id)
-        try:
-            for step in steps:
-                ctx.progress(step.done, step.total, step.message)
-        finally:
-            steps.close()  # a cancel removes the partial file
+        # A cancel removes the partial file, unless it came as the file was saved.
+        ctx.follow(export(conn, kind, path, year=year, unit=unit, full_id=full_id))
         return path
     finally:
         conn.close()

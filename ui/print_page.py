@@ -40,11 +40,7 @@ def _build(ctx: TaskContext, db_path: str, kind: str, out: str, options: dict) -
             steps = docs.cards(out, year=year, **options)
         else:
             steps = docs.unpaid_list(conn, out, year=year, **options)
-        try:
-            for step in steps:
-                ctx.progress(step.done, step.total, step.message)
-        finally:
-            steps.close()  # cancel: the partial file is removed
+        ctx.follow(steps)   # cancel: the partial file is removed
         return out
     finally:
         conn.close()

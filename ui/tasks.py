@@ -5,15 +5,16 @@
     start(task)
 
 The function runs on a pool thread and receives a TaskContext: it reports
-progress with ctx.progress(done, total, text) and checks ctx.cancelled often.
-Results and errors come back to the GUI thread by queued signals.
+progress with ctx.progress(done, total, text) and checks ctx.cancelled often,
+or hands a core generator's steps to ctx.follow(). Results and errors come
+back to the GUI thread by queued signals.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -29,14 +30,36 @@ class TaskContext:
     def __init__(self, signals: "TaskSignals") -> None:
         self._signals = signals
         self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._kept = False
 
     @property
     def cancelled(self) -> bool:
-        return self._cancel.is_set()
+        """A cancel was asked for before the work was kept (see keep())."""
+        return self._cancel.is_set() and not self._kept
 
     def check(self) -> None:
-        if self._cancel.is_set():
+        if self.cancelled:
             raise Cancelled()
+
+    def keep(self) -> None:
+        """The work is done for good (committed, or its file in place): a
+        cancel from now on is too late, and the result is delivered even if
+        one was asked for while it was being saved."""
+        with self._lock:
+            self._kept = True
+
+    def follow(self, steps: Iterator[Any]) -> None:
+        """Report a core generator's Progress steps until it ends. A cancel
+        closes it, which undoes its work, unless a step marked final has come:
+        then the work was kept and the task goes on to its result."""
+        try:
+            for step in steps:
+                if step.final:
+                    self.keep()
+                self.progress(step.done, step.total, step.message)  # raises when cancelled
+        finally:
+            steps.close()
 
     def progress(self, done: int, total: int, text: str = "") -> None:
         self.check()
@@ -47,8 +70,11 @@ class TaskContext:
         self.check()
         self._signals.partial.emit(result)
 
-    def cancel(self) -> None:
-        self._cancel.set()
+    def cancel(self) -> bool:
+        """Ask the task to stop; False if it is too late (the work was kept)."""
+        with self._lock:
+            self._cancel.set()
+            return not self._kept
 
 
 class TaskSignals(QObject):
@@ -67,8 +93,9 @@ class Task(QRunnable):
         self.context = TaskContext(self.signals)
         self._call = (fn, args, kwargs)
 
-    def cancel(self) -> None:
-        self.context.cancel()
+    def cancel(self) -> bool:
+        """Ask the task to stop; False if it is too late (the work was kept)."""
+        return self.context.cancel()
 
     def run(self) -> None:
         fn, args, kwargs = self._call

@@ -32,14 +32,8 @@ from core.domain import (
 )
 from core.errors import ValidationError
 from core.policy import load_policy
+from core.progress import Progress
 from core.printing.fonts import font_name, register
-
-
-@dataclass
-class PrintProgress:
-    done: int
-    total: int
-    message: str
 
 
 def missing_glyphs(texts: Sequence[str]) -> list[str]:
@@ -370,7 +364,7 @@ def _check_path(path: str | Path) -> Path:
 def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | None = None,
             households: Sequence[str] | None = None, unpaid_only: bool = True,
             full_id: bool = False, settings: dict[str, str] | None = None,
-            check: Callable[[], None] | None = None) -> Iterator[PrintProgress]:
+            check: Callable[[], None] | None = None) -> Iterator[Progress]:
     """One notice per household (a group, a village, or everyone unpaid).
     `check` is called on every page while the PDF is written and raises to cancel."""
     from reportlab.platypus import PageBreak
@@ -397,14 +391,15 @@ def notices(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str |
             for h in batch:
                 writer.story += _notice(h, year, policy, deadline, link, contact, styles)
                 writer.story.append(PageBreak())
-            yield PrintProgress(min(i + 200, len(gids)), len(gids), "排版告知书")
+            yield Progress(min(i + 200, len(gids)), len(gids), "排版告知书")
         if writer.story and isinstance(writer.story[-1], PageBreak):
             writer.story.pop()
-        yield PrintProgress(len(gids), len(gids), "生成PDF")
+        yield Progress(len(gids), len(gids), "生成PDF")
         writer.build()
         ok = True
         warning = "；".join(w for w in warnings if w)
-        yield PrintProgress(len(gids), len(gids), f"完成。{warning}" if warning else "完成")
+        yield Progress(len(gids), len(gids), f"完成。{warning}" if warning else "完成",
+                       final=True)
     finally:
         if not ok:
             writer.discard()
@@ -564,7 +559,7 @@ def _notice(h: HouseholdData, year: int, policy: dict[str, Any], deadline: dt.da
 def forms(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | None = None,
           households: Sequence[str] | None = None, blank: int = 0, unpaid_only: bool = True,
           full_id: bool = False, check: Callable[[], None] | None = None
-          ) -> Iterator[PrintProgress]:
+          ) -> Iterator[Progress]:
     """Door-knock forms: prefilled per household, or `blank` empty ones."""
     from reportlab.platypus import PageBreak
 
@@ -592,13 +587,13 @@ def forms(conn: sqlite3.Connection, out: str | Path, *, year: int, unit: str | N
                 for h in load_households(conn, gids[i:i + 200], year, policy, full_id=full_id):
                     writer.story += _form(h, year, styles)
                     writer.story.append(PageBreak())
-                yield PrintProgress(min(i + 200, total), total, "排版登记表")
+                yield Progress(min(i + 200, total), total, "排版登记表")
         if writer.story and isinstance(writer.story[-1], PageBreak):
             writer.story.pop()
-        yield PrintProgress(total, total, "生成PDF")
+        yield Progress(total, total, "生成PDF")
         writer.build()
         ok = True
-        yield PrintProgress(total, total, "完成")
+        yield Progress(total, total, "完成", final=True)
     finally:
         if not ok:
             writer.discard()
@@ -653,7 +648,7 @@ def _form(h: HouseholdData | None, year: int, styles: dict[str, Any]) -> list[An
 
 def cards(out: str | Path, *, year: int, per_page: int = 4, pages: int = 1,
           large: bool = False, settings: dict[str, str] | None = None,
-          unit_name: str = "") -> Iterator[PrintProgress]:
+          unit_name: str = "") -> Iterator[Progress]:
     """Policy Q&A cards from the policy-year file, several per page with cut marks."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen.canvas import Canvas
@@ -730,11 +725,11 @@ def cards(out: str | Path, *, year: int, per_page: int = 4, pages: int = 1,
             _cut_marks(canvas, size, margin, cols, rows, w, h)
             canvas.showPage()
             if page % 20 == 19:
-                yield PrintProgress(page + 1, pages, "排版明白卡")
+                yield Progress(page + 1, pages, "排版明白卡")
         canvas.save()
         path.with_name(path.name + ".part").replace(path)
         ok = True
-        yield PrintProgress(pages, pages, "完成")
+        yield Progress(pages, pages, "完成", final=True)
     finally:
         if not ok:
             path.with_name(path.name + ".part").unlink(missing_ok=True)
@@ -772,7 +767,7 @@ def _cut_marks(canvas, size, margin, cols, rows, w, h) -> None:
 
 def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
                 unit: str | None = None, full_id: bool = False,
-                check: Callable[[], None] | None = None) -> Iterator[PrintProgress]:
+                check: Callable[[], None] | None = None) -> Iterator[Progress]:
     """The walk list: per group, households in order, who still has to pay."""
     from reportlab.platypus import PageBreak, Spacer
 
@@ -828,10 +823,10 @@ def unpaid_list(conn: sqlite3.Connection, out: str | Path, *, year: int,
                                        font_size=8))
             if i < len(groups) - 1:
                 writer.story.append(PageBreak())
-            yield PrintProgress(i + 1, len(groups), "排版名单")
+            yield Progress(i + 1, len(groups), "排版名单")
         writer.build()
         ok = True
-        yield PrintProgress(len(groups), len(groups), "完成")
+        yield Progress(len(groups), len(groups), "完成", final=True)
     finally:
         if not ok:
             writer.discard()

@@ -123,6 +123,14 @@ def test_cancel_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_only_the_step_after_the_file_is_in_place_is_final(tmp_path):
+    path = tmp_path / "demo.db"
+    seen = [(step.final, path.exists())
+            for step in build_demo_steps(path, 50, 1, today=TODAY, workers=False)]
+    assert seen[-1] == (True, True)
+    assert all(final == there for final, there in seen)
+
+
 def test_refuses_to_overwrite_and_bad_sizes(tmp_path):
     path = tmp_path / "x.db"
     path.write_text("keep me")

@@ -352,3 +352,12 @@ def test_write_rows(tmp_path):
     assert sheet.column_dimensions["B"].width == 21
     book.close()
 
+
+
+def test_only_the_step_after_the_file_is_in_place_is_final(ledger, county, tmp_path):
+    """A cancel that reaches the GUI at a final step is too late: the file is there."""
+    path = tmp_path / "台账.xlsx"
+    seen = [(step.final, path.exists()) for step in
+            export(ledger.conn, "ledger", path, year=YEAR)]
+    assert seen[-1] == (True, True)
+    assert all(final == there for final, there in seen)

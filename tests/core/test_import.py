@@ -1554,3 +1554,27 @@ def test_a_paid_list_import_leaves_the_wal_checkpoint_to_the_caller(ledger, b, s
     assert confirmed_in_the_file_alone() == 0
     checkpoint(store.path)
     assert confirmed_in_the_file_alone() == 3
+
+
+@pytest.mark.parametrize("kind", ["paid", "lapsed"])
+def test_only_the_step_after_the_commit_is_final(ledger, b, tmp_path, kind):
+    """A cancel that reaches the GUI at a final step is too late: the import
+    is committed, and closing the generator there undoes nothing."""
+    hh = b.household(G111)
+    for k in range(1, 4):
+        b.person(hh, made_up_name(k), id_number=make_id(k))
+    rows = ([PAID_HEADER] + [paid_row(k, made_up_name(k), make_id(k)) for k in range(1, 4)]
+            if kind == "paid" else lapsed_rows([(made_up_name(k), make_id(k))
+                                                for k in range(1, 4)]))
+    plan = prepare(ledger.conn, xlsx(tmp_path / "名单.xlsx", rows), kind)
+    steps = run_import(ledger, plan)
+    seen = []
+    for step in steps:
+        logged = ledger.conn.execute("SELECT count(*) FROM import_log").fetchone()[0]
+        seen.append((step.final, logged == 1 and not ledger.conn.in_transaction))
+        if step.final:
+            steps.close()   # the cancel that came too late
+    assert seen[-1] == (True, True)
+    assert all(final == kept for final, kept in seen)
+    assert plan.report.updated == 3 and \
+        ledger.conn.execute("SELECT count(*) FROM import_log").fetchone()[0] == 1

@@ -272,3 +272,17 @@ def test_rare_characters_the_font_lacks_are_reported(county, tmp_path):
 
     pid = conn.execute("SELECT id FROM person WHERE gid=?", (person,)).fetchone()[0]
     assert pid in search(conn, "王\U0002B5AF").ids
+
+
+def test_only_the_step_after_the_pdf_is_in_place_is_final(county, tmp_path):
+    """A cancel that reaches the GUI at a final step is too late: the file is there."""
+    conn = county.conn
+    group = conn.execute("SELECT gid FROM unit WHERE level='group' LIMIT 1").fetchone()[0]
+    outs = [tmp_path / f"{n}.pdf" for n in ("n", "f", "c", "l")]
+    for out, steps in zip(outs, (docs.notices(conn, outs[0], year=YEAR, unit=group),
+                                 docs.forms(conn, outs[1], year=YEAR, unit=group),
+                                 docs.cards(outs[2], year=YEAR, per_page=2),
+                                 docs.unpaid_list(conn, outs[3], year=YEAR, unit=group))):
+        seen = [(step.final, out.exists()) for step in steps]
+        assert seen[-1] == (True, True), out.name
+        assert all(final == there for final, there in seen), out.name

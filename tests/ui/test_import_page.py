@@ -128,3 +128,46 @@ def test_id_numbers_are_masked_unless_the_user_asks(qtbot, window, demo_store, t
         saved.append(sheet.cell(2, 6).value)
     assert id_column() == [stranger]                   # the report, in full
     assert saved == [idcard.mask(stranger), stranger]
+
+
+def test_a_cancel_during_the_commit_is_reported_as_too_late(qtbot, window, demo_store,
+                                                            tmp_path, monkeypatch):
+    """The import was saved: saying "已取消，台账没有任何改动" would be a lie."""
+    import threading
+
+    from ui import import_page
+
+    conn = demo_store.conn
+    year = int(demo_store.setting("campaign_year"))
+    rows = conn.execute(
+        "SELECT p.name, p.id_number, e.gid FROM person p JOIN enrollment e "
+        "ON e.gid = p.gid || '/' || ? WHERE p.deleted=0 AND e.confirmed_date IS NULL "
+        "LIMIT 2", (year,)).fetchall()
+    book = Workbook()
+    book.active.append(["序号", "缴费人姓名", "缴费人证件号码", "缴费金额", "缴费日期"])
+    for i, (name, number, _) in enumerate(rows):
+        book.active.append([i + 1, name, number, 400, "2026-10-02"])
+    path = tmp_path / "已缴费名单.xlsx"
+    book.save(path)
+
+    committed, clicked = threading.Event(), threading.Event()
+    real = import_page.run_import
+
+    def held_at_the_commit(*args):
+        for step in real(*args):
+            if step.final:
+                committed.set()
+                clicked.wait(10)   # the user's click lands after the commit
+            yield step
+
+    monkeypatch.setattr(import_page, "run_import", held_at_the_commit)
+    tab = read_list(qtbot, window, path, "paid")
+    tab.run()
+    qtbot.waitUntil(committed.is_set, timeout=20_000)
+    tab.cancel()
+    clicked.set()
+    qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
+    assert tab.status.text().startswith("来不及取消，导入已保存（要撤回请点“撤销本次导入”）。")
+    assert tab.plan.report.updated == 2 and tab.undo_button.isEnabled()
+    assert [conn.execute("SELECT status FROM enrollment WHERE gid=?", (egid,)).fetchone()[0]
+            for _, _, egid in rows] == ["confirmed"] * 2
