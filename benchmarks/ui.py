@@ -14,7 +14,6 @@ Figures (issue 3's budget on a 2-core laptop):
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import statistics
 import subprocess
@@ -84,7 +83,6 @@ def run(persons: int = 1_000_000, db: str | None = None, seed: int = 1) -> int:
     row("冷启动到可操作（3次取中位）", statistics.median(starts), BUDGET["start"], "s")
 
     from PySide6.QtCore import QCoreApplication
-    from PySide6.QtCore import Qt
 
     from core.store import open_store
     from ui.app import make_app

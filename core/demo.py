@@ -25,7 +25,7 @@ from typing import Any
 from core import idcard
 from core.changelog import BulkCreator, dumps
 from core.domain import (
-    NEXT_ACTION, Channel, Department, ExcludeReason, LastYear, Reason, Relation,
+    NEXT_ACTION, Channel, ExcludeReason, LastYear, Reason, Relation,
     SubsidyCategory, SubsidyKind, VisitMethod, VisitOutcome, derive_status, is_lapsed,
 )
 from core.errors import ValidationError

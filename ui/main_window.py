@@ -15,7 +15,7 @@ from core.domain import Role
 from core.stats import UnitCounts, tree_counts
 from core.store import Store, open_reader
 from ui.session import Session
-from ui.tasks import Task, TaskContext, start
+from ui.tasks import TaskContext
 
 PAGES = ("首页", "台账", "回访", "导入导出", "打印", "同步", "设置")
 

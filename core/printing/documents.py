@@ -511,8 +511,7 @@ def _qr_flowable(text: str):
 
 def _notice(h: HouseholdData, year: int, policy: dict[str, Any], deadline: dt.date,
             link: str | None, contact: str, styles: dict[str, Any]) -> list[Any]:
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Spacer, Table, TableStyle
+    from reportlab.platypus import Spacer
 
     Paragraph = _paragraph_class()
 
