@@ -201,9 +201,14 @@ def _rows_in_worker(node: str, next_ids: dict[str, int], total: int, seed: int,
             try:
                 item = queue.get(timeout=1.0)
             except queue_mod.Empty:
-                if not proc.is_alive():  # died without a word (killed, out of memory)
+                if proc.is_alive():
+                    continue
+                # It may have sent its last rows and ended between the two
+                # looks: what it sent is still in the pipe.
+                try:
+                    item = queue.get(timeout=1.0)
+                except queue_mod.Empty:  # died without a word (killed, out of memory)
                     raise RuntimeError("演示数据生成进程意外退出") from None
-                continue
             if item is None:
                 break
             if isinstance(item, str):

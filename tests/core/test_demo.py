@@ -139,3 +139,57 @@ def test_refuses_to_overwrite_and_bad_sizes(tmp_path):
     with pytest.raises(ValidationError, match="演示人数"):
         next(build_demo_steps(tmp_path / "y.db", 0))
     assert path.read_text() == "keep me"
+
+
+
+
+@pytest.mark.parametrize("sent, outcome", [
+    ([("rows", None), None], [("rows", None)]),   # it ended between the two looks
+    ([], "演示数据生成进程意外退出"),   # it died without a word
+])
+def test_a_worker_found_ended_is_read_to_the_end_before_it_is_called_dead(monkeypatch, sent,
+                                                                          outcome):
+    """The queue stayed empty for a second, and by the time the builder asked
+    whether the worker was alive it had ended."""
+    import multiprocessing
+    import queue as queue_mod
+
+    from core import demo
+
+    class Queue:
+        def __init__(self, maxsize: int) -> None:
+            self.items = [queue_mod.Empty, *sent]
+
+        def get(self, timeout: float):
+            item = self.items.pop(0) if self.items else queue_mod.Empty
+            if item is queue_mod.Empty:
+                raise queue_mod.Empty
+            return item
+
+        def close(self) -> None:
+            pass
+
+    class Process:
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def is_alive(self) -> bool:
+            return False
+
+        def join(self) -> None:
+            pass
+
+    class Context:
+        pass
+
+    Context.Queue, Context.Process = Queue, Process
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: Context)
+    rows = demo._rows_in_worker("node", {}, 10, 1, TODAY)
+    if isinstance(outcome, list):
+        assert list(rows) == outcome
+    else:
+        with pytest.raises(RuntimeError, match=outcome):
+            list(rows)

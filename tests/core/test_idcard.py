@@ -250,7 +250,7 @@ def test_birth_date_after_today_is_refused():
     future = TODAY + dt.timedelta(days=1)
     number = idcard.make("450999", future, 7)
     with pytest.raises(ValidationError, match="出生日期"):
-        idcard.normalize(number)
+        idcard.normalize(number, today=TODAY)   # not the real today: a run can pass midnight
     # ... but accepted once that day has come.
     assert idcard.normalize(number, today=future) == number
 

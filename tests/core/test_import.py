@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
@@ -604,6 +604,7 @@ def test_report_exported_as_xlsx(ledger, mixed, tmp_path):
     assert [r[:5] + r[6:] for r in full] == [r[:5] + r[6:] for r in rows]
 
 
+@settings(deadline=None)   # one stall of a loaded CI machine is not a failure
 @given(st.text(alphabet="0123456789Xx .-e+", max_size=24))
 def test_an_id_number_in_a_list_is_masked_when_it_could_name_someone(text):
     shown = shown_id(text)
