@@ -137,12 +137,14 @@ class FollowUpPage(QWidget):
         self.summary.setText("正在统计…")
         task = Task(load_queue, str(self.session.store.path), self.session.year,
                     self.unit.currentData(), self.who.currentData())
-        task.signals.finished.connect(self._show)
+        task.signals.finished.connect(lambda items: self._show(items, task))
         task.signals.failed.connect(lambda m: (self.summary.setText("统计失败"),
                                                self.session.message.emit(m)))
         self._task = start(task)
 
-    def _show(self, items: list[FollowUp]) -> None:
+    def _show(self, items: list[FollowUp], task: Task) -> None:
+        if task is not self._task:
+            return   # a replaced reload that finished before its cancel reached it
         self._task = None
         if self.session.closed:
             return

@@ -386,11 +386,13 @@ class LedgerPage(QWidget):
         if self._tree_task is not None:
             self._tree_task.cancel()
         task = Task(load_tree, str(self.session.store.path), self.session.year)
-        task.signals.finished.connect(self._show_counts)
+        task.signals.finished.connect(lambda units: self._show_counts(units, task))
         task.signals.failed.connect(self.session.message.emit)
         self._tree_task = start(task)
 
-    def _show_counts(self, units: dict[str, UnitCounts]) -> None:
+    def _show_counts(self, units: dict[str, UnitCounts], task: Task) -> None:
+        if task is not self._tree_task:
+            return   # a replaced reload that finished before its cancel reached it
         self._tree_task = None
         if self.session.closed:
             return

@@ -309,3 +309,26 @@ def test_visit_paid_on_the_spot_ticks_the_person(window, demo_store, auto_dialog
     page.record_visit()
     assert _status(demo_store, gid) == "claimed"
 
+
+def test_a_reload_replaced_by_a_newer_one_shows_nothing(qtbot, window):
+    """A reload that finished just before its cancel reached it must not show
+    its counts, nor let the newer reload run on unwatched (whichever of the
+    two ended last would win)."""
+    ledger, followups = window.ledger, window.followups
+    followups.reload()   # it loads when first shown
+    qtbot.waitUntil(lambda: followups._task is None, timeout=10_000)
+    counts, items = dict(ledger._units), followups.items
+    assert counts and items
+    ledger.reload_counts()
+    followups.reload()
+    first = (ledger._tree_task, followups._task)
+    ledger.reload_counts()
+    followups.reload()
+    second = (ledger._tree_task, followups._task)
+    first[0].signals.finished.emit({})   # stale, and empty: easy to see if shown
+    first[1].signals.finished.emit([])
+    assert (ledger._tree_task, followups._task) == second
+    assert ledger._units == counts and followups.items is items
+    qtbot.waitUntil(lambda: ledger._tree_task is None and followups._task is None,
+                    timeout=10_000)
+    assert ledger._units.keys() == counts.keys() and len(followups.items) == len(items)
