@@ -74,8 +74,7 @@ def ensure_demo(parent=None) -> Path | None:
         dialog.setLabelText(f"正在生成演示县：{text}")
 
     def on_cancel() -> None:
-        dialog.setLabelText("正在取消…")
-        task.cancel()
+        dialog.setLabelText("正在取消…" if task.cancel() else "演示县已生成，来不及取消。")
 
     task.signals.progress.connect(on_progress)
     task.signals.finished.connect(lambda result: (outcome.update(path=result), loop.quit()))

@@ -138,9 +138,15 @@ class FollowUpPage(QWidget):
         task = Task(load_queue, str(self.session.store.path), self.session.year,
                     self.unit.currentData(), self.who.currentData())
         task.signals.finished.connect(lambda items: self._show(items, task))
-        task.signals.failed.connect(lambda m: (self.summary.setText("统计失败"),
-                                               self.session.message.emit(m)))
+        task.signals.failed.connect(lambda message: self._failed(message, task))
         self._task = start(task)
+
+    def _failed(self, message: str, task: Task) -> None:
+        if task is not self._task:
+            return   # a replaced reload: its error is not the page's any more
+        self._task = None
+        self.summary.setText("统计失败")
+        self.session.message.emit(message)
 
     def _show(self, items: list[FollowUp], task: Task) -> None:
         if task is not self._task:

@@ -294,7 +294,7 @@ class ImportTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.report_button.setEnabled(False)
         self._cancel_asked = False
-        self.status.setText("正在导入…（可以取消，取消后台账不变）")
+        self.status.setText("正在导入…（保存完成前可以取消，取消后台账不变）")
         task = Task(_import_task, str(self.session.store.path), self.plan, self.options(),
                     self.session.operator)
         task.signals.progress.connect(self._progress)
@@ -307,7 +307,7 @@ class ImportTab(QWidget):
         if self._task is not None:
             self._cancel_asked = True
             self.status.setText("正在取消…" if self._task.cancel()
-                                else "导入已保存，来不及取消。")
+                                else "来不及取消，导入已保存。")
 
     def _progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(total, 1))

@@ -387,8 +387,13 @@ class LedgerPage(QWidget):
             self._tree_task.cancel()
         task = Task(load_tree, str(self.session.store.path), self.session.year)
         task.signals.finished.connect(lambda units: self._show_counts(units, task))
-        task.signals.failed.connect(self.session.message.emit)
+        task.signals.failed.connect(lambda message: self._counts_failed(message, task))
         self._tree_task = start(task)
+
+    def _counts_failed(self, message: str, task: Task) -> None:
+        if task is self._tree_task:   # not a replaced reload's
+            self._tree_task = None
+            self.session.message.emit(message)
 
     def _show_counts(self, units: dict[str, UnitCounts], task: Task) -> None:
         if task is not self._tree_task:

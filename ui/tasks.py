@@ -91,14 +91,19 @@ class Task(QRunnable):
         self.setAutoDelete(False)  # the GUI keeps it until its signals are delivered
         self.signals = TaskSignals()
         self.context = TaskContext(self.signals)
-        self._call = (fn, args, kwargs)
+        self._call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None = \
+            (fn, args, kwargs)
 
     def cancel(self) -> bool:
         """Ask the task to stop; False if it is too late (the work was kept)."""
         return self.context.cancel()
 
     def run(self) -> None:
+        # Let go of the arguments once run: the task itself stays reachable
+        # after it ends (its signals' handlers refer back to it), and an
+        # import's plan holds the parsed workbook.
         fn, args, kwargs = self._call
+        self._call = None
         try:
             result = fn(self.context, *args, **kwargs)
         except Cancelled:

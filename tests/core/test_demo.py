@@ -141,8 +141,6 @@ def test_refuses_to_overwrite_and_bad_sizes(tmp_path):
     assert path.read_text() == "keep me"
 
 
-
-
 @pytest.mark.parametrize("sent, outcome", [
     ([("rows", None), None], [("rows", None)]),   # it ended between the two looks
     ([], "演示数据生成进程意外退出"),   # it died without a word

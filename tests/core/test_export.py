@@ -353,7 +353,6 @@ def test_write_rows(tmp_path):
     book.close()
 
 
-
 def test_only_the_step_after_the_file_is_in_place_is_final(ledger, county, tmp_path):
     """A cancel that reaches the GUI at a final step is too late: the file is there."""
     path = tmp_path / "台账.xlsx"

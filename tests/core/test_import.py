@@ -1242,7 +1242,6 @@ def test_unknown_kind_is_refused(ledger, tmp_path):
         prepare(ledger.conn, xlsx(tmp_path / "x.xlsx", lapsed_rows([])), "whatever")
 
 
-
 def test_undo_a_lapsed_import_takes_back_new_persons_too(ledger, village, tmp_path):
     """One import is one step: undo removes the households and persons it added
     and restores what it changed."""

@@ -325,10 +325,15 @@ def test_a_reload_replaced_by_a_newer_one_shows_nothing(qtbot, window):
     ledger.reload_counts()
     followups.reload()
     second = (ledger._tree_task, followups._task)
+    messages: list[str] = []
+    window.session.message.connect(messages.append)
     first[0].signals.finished.emit({})   # stale, and empty: easy to see if shown
     first[1].signals.finished.emit([])
+    for task in first:
+        task.signals.failed.emit("旧的统计出错")
     assert (ledger._tree_task, followups._task) == second
     assert ledger._units == counts and followups.items is items
+    assert messages == [] and followups.summary.text() != "统计失败"
     qtbot.waitUntil(lambda: ledger._tree_task is None and followups._task is None,
                     timeout=10_000)
     assert ledger._units.keys() == counts.keys() and len(followups.items) == len(items)

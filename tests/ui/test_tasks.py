@@ -61,3 +61,22 @@ def test_a_task_without_a_final_step_still_drops_a_result_cancelled_late(qtbot):
 
     task = Task(work)
     assert _run(qtbot, task) == [("cancelled", None)]
+
+
+def test_a_finished_task_lets_go_of_its_arguments(qtbot):
+    """The window's tasks stay reachable after they end (their signals refer
+    back to them); an import's plan, with its parsed workbook, must not."""
+    import gc
+    import weakref
+
+    class Plan:
+        pass
+
+    plan = Plan()
+    gone = weakref.ref(plan)
+    task = Task(lambda ctx, p: "done", plan)
+    task.signals.finished.connect(lambda result: task)   # as the pages' handlers do
+    del plan
+    assert _run(qtbot, task) == [("finished", "done")]
+    gc.collect()
+    assert gone() is None
