@@ -30,9 +30,9 @@ def _progress_printer(label: str):
     def report(step) -> None:
         done, total, message = step.done, step.total, step.message
         pct = int(done * 100 / total) if total else 100
-        if pct != last[0] or message == "完成":
+        if pct != last[0] or step.final:
             last[0] = pct
-            end = "\n" if message == "完成" else ""
+            end = "\n" if step.final else ""
             print(f"\r{label}：{message} {done:,}/{total:,}（{pct}%）", end=end,
                   file=sys.stderr, flush=True)
 
@@ -153,8 +153,18 @@ def cmd_import(args: argparse.Namespace) -> int:
                     f"{FIELD_LABELS.get(k, k)}={v}" for k, v in values.items()))
             return 0
         progress = _progress_printer("导入")
-        for step in run_import(ledger, plan, options):
-            progress(step)
+        logged = "SELECT count(*) FROM import_log WHERE file_hash = ? AND kind = ?"
+        before = store.conn.execute(logged, (plan.file_hash, plan.kind.value)).fetchone()
+        try:
+            for step in run_import(ledger, plan, options):
+                progress(step)
+        except KeyboardInterrupt:
+            # Ctrl-C during or just after the commit undid nothing: say so,
+            # and report what was saved, rather than "已取消".
+            if store.conn.execute(logged, (plan.file_hash, plan.kind.value)).fetchone() \
+                    == before:
+                raise
+            print("\n来不及取消，导入已保存。", file=sys.stderr)
         report = plan.report
         print(report.summary())
         for r in (report.refused + report.flagged)[:20]:

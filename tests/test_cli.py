@@ -92,3 +92,46 @@ def test_import_masks_id_numbers_unless_asked(tmp_path, capsys):
     assert "本次没有任何改动" in out or "导入过" in out
     assert stranger in out
     assert load_workbook(report)["导入报告"].cell(2, 6).value == stranger
+
+
+def test_ctrl_c_undoes_an_import_until_it_is_saved(tmp_path, capsys, monkeypatch):
+    """Before the commit Ctrl-C cancels it; once saved, the CLI says it came
+    too late and prints the report, not "已取消"."""
+    from openpyxl import Workbook
+
+    from core.store import open_store
+
+    db = str(tmp_path / "c.db")
+    assert main.main(["demo", "--persons", "50", "--seed", "3", "--db", db]) == 0
+    with open_store(db) as store:
+        rows = store.conn.execute(
+            "SELECT name, id_number FROM person WHERE deleted=0 AND id_number IS NOT NULL "
+            "LIMIT 2").fetchall()
+    book = Workbook()
+    book.active.append(["序号", "缴费人姓名", "证件号码", "缴费金额", "缴费日期"])
+    for k, (name, number) in enumerate(rows, 1):
+        book.active.append([k, name, number, 400, "2026-10-02"])
+    path = tmp_path / "已缴费名单.xlsx"
+    book.save(path)
+
+    def confirmed() -> int:
+        with open_store(db) as store:
+            return store.conn.execute(
+                "SELECT count(*) FROM enrollment e JOIN person p ON e.person_gid = p.gid "
+                "WHERE e.confirmed_date = '2026-10-02' AND p.id_number IN (?, ?)",
+                [n for _, n in rows]).fetchone()[0]
+
+    for at_final, code, said, count in ((False, 130, "已取消。", 0),
+                                        (True, 0, "来不及取消，导入已保存。", 2)):
+        def interrupted(label, at_final=at_final):
+            def report(step):
+                if step.final == at_final:
+                    raise KeyboardInterrupt
+            return report
+
+        monkeypatch.setattr(main, "_progress_printer", interrupted)
+        capsys.readouterr()
+        assert main.main(["import", str(path), "--kind", "paid", "--db", db]) == code
+        out, err = capsys.readouterr()
+        assert said in err and confirmed() == count
+        assert ("更新 2" in out) == at_final
