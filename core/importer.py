@@ -182,10 +182,22 @@ class ImportPlan:
     unknown_units: Counter = field(default_factory=Counter)    # "村/组" text → rows
     report: ImportReport | None = None
     ledger_ids: LedgerIds | None = None
+    released: bool = False   # see release_rows()
 
     @property
     def usable(self) -> list[SheetPlan]:
         return [s for s in self.sheets if s.header is not None]
+
+    def release_rows(self, keep: int = 40) -> None:
+        """Drop the parsed rows past the first `keep` of each sheet, once the
+        plan has run: the window keeps its last plan for the report and the
+        preview, and a county's list is some 400 MB of Python lists. A plan
+        released cannot run again (run_import refuses it); the file can."""
+        for sp in self.sheets:
+            start = sp.header.row + 1 if sp.header is not None else 0
+            del sp.sheet.rows[start + keep:]
+        self.ledger_ids = None
+        self.released = True
 
     def preview(self, limit: int = 20, full_id: bool = False
                 ) -> list[tuple[str, int, dict[str, str]]]:
@@ -421,6 +433,10 @@ def run_import(ledger: Ledger, plan: ImportPlan,
 
 def _run_import(ledger: Ledger, plan: ImportPlan,
                 options: ImportOptions) -> Iterator[Progress]:
+    if plan.released:
+        # Its rows are gone but for the preview's: running it would import those alone.
+        raise ValidationError("这份名单已经导入过，只保留了预览用的前几行；"
+                              "如需再次导入，请重新读取文件")
     conn = ledger.conn
     kind = plan.kind
     report = ImportReport(kind.value, plan.path.name)

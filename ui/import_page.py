@@ -235,6 +235,7 @@ class ImportTab(QWidget):
         self._fill_units(plan)
         self._fill_preview(plan)
         self.run_button.setEnabled(True)
+        self.run_button.setToolTip("")
         self.status.setText(f"已读取 {plan.path.name}。请核对列的对应和预览，然后开始导入。")
 
     def _remap(self, fieldname: str, combo: QComboBox) -> None:
@@ -317,7 +318,12 @@ class ImportTab(QWidget):
     def _done(self, plan: ImportPlan) -> None:
         self._task = None
         self.cancel_button.setEnabled(False)
-        self.run_button.setEnabled(True)
+        # The plan has run: keep its preview, not the whole parsed list. To
+        # import the file again it is read again (which also says so if it
+        # was imported before).
+        plan.release_rows()
+        self.run_button.setEnabled(False)
+        self.run_button.setToolTip("这份名单已经导入。如需再次导入，请先点“读取并预览”。")
         report = plan.report
         undoable = bool(report.txn and (report.new or report.updated))
         late = ""

@@ -1578,3 +1578,22 @@ def test_only_the_step_after_the_commit_is_final(ledger, b, tmp_path, kind):
     assert all(final == kept for final, kept in seen)
     assert plan.report.updated == 3 and \
         ledger.conn.execute("SELECT count(*) FROM import_log").fetchone()[0] == 1
+
+
+def test_a_plan_that_has_run_keeps_its_preview_and_no_more(ledger, b, tmp_path):
+    """The window keeps its last plan for the report; not the whole list."""
+    hh = b.household(G111)
+    for k in range(1, 61):
+        b.person(hh, made_up_name(k), id_number=make_id(k))
+    rows = [["已缴费名单"], PAID_HEADER] + [paid_row(k, made_up_name(k), make_id(k))
+                                        for k in range(1, 61)]
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    shown = plan.preview(20)
+    assert run_plan(ledger, plan).updated == 60
+    plan.release_rows()
+    assert len(plan.sheets[0].sheet.rows) == 2 + 40   # title, header, 40 rows
+    assert plan.preview(20) == shown and plan.ledger_ids is None
+    with pytest.raises(ValidationError, match="重新读取文件"):
+        run_plan(ledger, plan)
+    again = do_import(ledger, plan.path, "paid")
+    assert again.read == 60 and again.already_imported and again.updated == 0

@@ -81,6 +81,12 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     run_list(qtbot, tab)
     assert tab.plan.report.updated == 2
     assert tab.table_title.text() == "导入报告：没有拒收或需核对的行。"
+    # Run once: its parsed rows are let go, and to import again is to read again.
+    assert tab.plan.released and not tab.run_button.isEnabled()
+    assert "读取并预览" in tab.run_button.toolTip()
+    tab.read()
+    qtbot.waitUntil(lambda: tab.plan is not None and not tab.plan.released, timeout=10_000)
+    assert tab.run_button.isEnabled() and tab.run_button.toolTip() == ""
     assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
                          (egid,)).fetchone() for _, _, egid in rows] == \
         [("2026-10-02", "confirmed")] * 2
