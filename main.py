@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from core import APP_NAME, __version__
 from core.errors import CbtError
@@ -37,6 +39,29 @@ def _progress_printer(label: str):
                   file=sys.stderr, flush=True)
 
     return report
+
+
+def _write_file(steps: Iterator[Any], out: str, label: str) -> None:
+    """Print a file-writing generator's progress. Ctrl-C stops it and its
+    partial file is removed, unless the file was already in place: then it
+    says the cancel came too late, rather than "已取消" over a written file."""
+    def stamp() -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(out)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    before = stamp()
+    progress = _progress_printer(label)
+    try:
+        for step in steps:
+            progress(step)
+    except KeyboardInterrupt:
+        steps.close()   # removes the partial file, if it was not yet in place
+        if stamp() in (None, before):
+            raise
+        print("\n来不及取消，文件已生成。", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -187,10 +212,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with _open(args, lock=False) as store:
         year = int(store.setting("campaign_year", "2027") or 2027)
-        progress = _progress_printer("导出")
-        for step in export(store.conn, args.what, args.out, year=year, unit=args.unit,
-                           full_id=args.full_id):
-            progress(step)
+        _write_file(export(store.conn, args.what, args.out, year=year, unit=args.unit,
+                           full_id=args.full_id), args.out, "导出")
     print(f"已导出：{args.out}")
     return 0
 
@@ -249,9 +272,7 @@ def cmd_print(args: argparse.Namespace) -> int:
         else:
             steps = docs.unpaid_list(store.conn, args.out, year=year, unit=args.unit,
                                      full_id=args.full_id)
-        progress = _progress_printer("打印")
-        for step in steps:
-            progress(step)
+        _write_file(steps, args.out, "打印")
     print(f"已生成：{args.out}")
     return 0
 

@@ -135,3 +135,24 @@ def test_ctrl_c_undoes_an_import_until_it_is_saved(tmp_path, capsys, monkeypatch
         out, err = capsys.readouterr()
         assert said in err and confirmed() == count
         assert ("更新 2" in out) == at_final
+
+
+def test_ctrl_c_removes_a_file_being_written_but_not_one_in_place(tmp_path, capsys,
+                                                                 monkeypatch):
+    db = str(tmp_path / "c.db")
+    assert main.main(["demo", "--persons", "50", "--seed", "3", "--db", db]) == 0
+    for command, name in ((["export", "ledger"], "台账.xlsx"), (["print", "cards", "--pages", "21"], "卡.pdf")):
+        out = tmp_path / name
+        for at_final, code, said in ((False, 130, "已取消。"), (True, 0, "来不及取消，文件已生成。")):
+            def interrupted(label, at_final=at_final):
+                def report(step):
+                    if step.final == at_final:
+                        raise KeyboardInterrupt
+                return report
+
+            monkeypatch.setattr(main, "_progress_printer", interrupted)
+            capsys.readouterr()
+            assert main.main([*command, "--out", str(out), "--db", db]) == code, name
+            assert said in capsys.readouterr().err
+            assert out.exists() == at_final
+            assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
