@@ -94,6 +94,17 @@ def test_import_masks_id_numbers_unless_asked(tmp_path, capsys):
     assert load_workbook(report)["导入报告"].cell(2, 6).value == stranger
 
 
+def ctrl_c_at(monkeypatch, final: bool) -> None:
+    """Ctrl-C as the CLI prints the first step that is (or is not) final."""
+    def printer(label):
+        def report(step):
+            if step.final == final:
+                raise KeyboardInterrupt
+        return report
+
+    monkeypatch.setattr(main, "_progress_printer", printer)
+
+
 def test_ctrl_c_undoes_an_import_until_it_is_saved(tmp_path, capsys, monkeypatch):
     """Before the commit Ctrl-C cancels it; once saved, the CLI says it came
     too late and prints the report, not "已取消"."""
@@ -123,13 +134,7 @@ def test_ctrl_c_undoes_an_import_until_it_is_saved(tmp_path, capsys, monkeypatch
 
     for at_final, code, said, count in ((False, 130, "已取消。", 0),
                                         (True, 0, "来不及取消，导入已保存。", 2)):
-        def interrupted(label, at_final=at_final):
-            def report(step):
-                if step.final == at_final:
-                    raise KeyboardInterrupt
-            return report
-
-        monkeypatch.setattr(main, "_progress_printer", interrupted)
+        ctrl_c_at(monkeypatch, final=at_final)
         capsys.readouterr()
         assert main.main(["import", str(path), "--kind", "paid", "--db", db]) == code
         out, err = capsys.readouterr()
@@ -141,16 +146,12 @@ def test_ctrl_c_removes_a_file_being_written_but_not_one_in_place(tmp_path, caps
                                                                  monkeypatch):
     db = str(tmp_path / "c.db")
     assert main.main(["demo", "--persons", "50", "--seed", "3", "--db", db]) == 0
-    for command, name in ((["export", "ledger"], "台账.xlsx"), (["print", "cards", "--pages", "21"], "卡.pdf")):
+    for command, name in ((["export", "ledger"], "台账.xlsx"),
+                          (["print", "cards", "--pages", "21"], "卡.pdf")):
         out = tmp_path / name
-        for at_final, code, said in ((False, 130, "已取消。"), (True, 0, "来不及取消，文件已生成。")):
-            def interrupted(label, at_final=at_final):
-                def report(step):
-                    if step.final == at_final:
-                        raise KeyboardInterrupt
-                return report
-
-            monkeypatch.setattr(main, "_progress_printer", interrupted)
+        for at_final, code, said in ((False, 130, "已取消。"),
+                                     (True, 0, "来不及取消，文件已生成。")):
+            ctrl_c_at(monkeypatch, final=at_final)
             capsys.readouterr()
             assert main.main([*command, "--out", str(out), "--db", db]) == code, name
             assert said in capsys.readouterr().err

@@ -25,6 +25,23 @@ def run_list(qtbot, tab) -> None:
     qtbot.waitUntil(lambda: tab._task is None, timeout=20_000)
 
 
+def paid_list_of_two_unpaid(demo_store, tmp_path):
+    """A tax bureau's paid list naming two persons not yet confirmed: (path,
+    their enrollment gids)."""
+    year = int(demo_store.setting("campaign_year"))
+    rows = demo_store.conn.execute(
+        "SELECT p.name, p.id_number, e.gid FROM person p JOIN enrollment e "
+        "ON e.gid = p.gid || '/' || ? WHERE p.deleted=0 AND e.confirmed_date IS NULL "
+        "LIMIT 2", (year,)).fetchall()
+    book = Workbook()
+    book.active.append(["序号", "缴费人姓名", "缴费人证件号码", "缴费金额", "缴费日期"])
+    for i, (name, number, _) in enumerate(rows):
+        book.active.append([i + 1, name, number, 400, "2026-10-02"])
+    path = tmp_path / "已缴费名单.xlsx"
+    book.save(path)
+    return path, [egid for _, _, egid in rows]
+
+
 def test_import_lapsed_list_then_undo(qtbot, window, demo_store, tmp_path):
     conn = demo_store.conn
     village = conn.execute("SELECT name FROM unit WHERE level='village' LIMIT 1").fetchone()[0]
@@ -64,18 +81,7 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     """The import runs on its own connection in a worker thread; what it
     confirms must be committed there, not lost when that connection closes."""
     conn = demo_store.conn
-    year = int(demo_store.setting("campaign_year"))
-    rows = conn.execute(
-        "SELECT p.name, p.id_number, e.gid FROM person p JOIN enrollment e "
-        "ON e.gid = p.gid || '/' || ? WHERE p.deleted=0 AND e.confirmed_date IS NULL "
-        "LIMIT 2", (year,)).fetchall()
-    book = Workbook()
-    sheet = book.active
-    sheet.append(["序号", "缴费人姓名", "缴费人证件号码", "缴费金额", "缴费日期"])
-    for i, (name, number, _) in enumerate(rows):
-        sheet.append([i + 1, name, number, 400, "2026-10-02"])
-    path = tmp_path / "已缴费名单.xlsx"
-    book.save(path)
+    path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
 
     tab = read_list(qtbot, window, path, "paid")
     run_list(qtbot, tab)
@@ -88,7 +94,7 @@ def test_import_paid_list_reaches_the_windows_ledger(qtbot, window, demo_store, 
     qtbot.waitUntil(lambda: tab.plan is not None and not tab.plan.released, timeout=10_000)
     assert tab.run_button.isEnabled() and tab.run_button.toolTip() == ""
     assert [conn.execute("SELECT confirmed_date, status FROM enrollment WHERE gid=?",
-                         (egid,)).fetchone() for _, _, egid in rows] == \
+                         (egid,)).fetchone() for egid in egids] == \
         [("2026-10-02", "confirmed")] * 2
 
 
@@ -144,17 +150,7 @@ def test_a_cancel_during_the_commit_is_reported_as_too_late(qtbot, window, demo_
     from ui import import_page
 
     conn = demo_store.conn
-    year = int(demo_store.setting("campaign_year"))
-    rows = conn.execute(
-        "SELECT p.name, p.id_number, e.gid FROM person p JOIN enrollment e "
-        "ON e.gid = p.gid || '/' || ? WHERE p.deleted=0 AND e.confirmed_date IS NULL "
-        "LIMIT 2", (year,)).fetchall()
-    book = Workbook()
-    book.active.append(["序号", "缴费人姓名", "缴费人证件号码", "缴费金额", "缴费日期"])
-    for i, (name, number, _) in enumerate(rows):
-        book.active.append([i + 1, name, number, 400, "2026-10-02"])
-    path = tmp_path / "已缴费名单.xlsx"
-    book.save(path)
+    path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
 
     committed, clicked = threading.Event(), threading.Event()
     real = import_page.run_import
@@ -176,4 +172,4 @@ def test_a_cancel_during_the_commit_is_reported_as_too_late(qtbot, window, demo_
     assert tab.status.text().startswith("来不及取消，导入已保存（要撤回请点“撤销本次导入”）。")
     assert tab.plan.report.updated == 2 and tab.undo_button.isEnabled()
     assert [conn.execute("SELECT status FROM enrollment WHERE gid=?", (egid,)).fetchone()[0]
-            for _, _, egid in rows] == ["confirmed"] * 2
+            for egid in egids] == ["confirmed"] * 2
