@@ -32,9 +32,10 @@ import itertools
 import re
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -167,10 +168,23 @@ class LedgerIds:
     A hint, not the truth: it may be partial (reading stops when the parse
     ends) or stale (the ledger may change before the import runs). A number it
     lacks is looked up in SQL, and every hit is checked against the person row
-    it names before it is used."""
+    it names before it is used, unless the hint is known to be current.
+
+    It is known to be current when its connection (`conn`) shows that nothing
+    was committed to the database, by it or any other, since it was read:
+    `mark` is that connection's PRAGMA data_version (which moves when another
+    connection commits) and total_changes (which moves when it writes
+    itself) taken before reading; see _hint_holds. Then the import may take
+    the hint's verdict (_FRESH in a value: the enrollment's confirmed date
+    and amount were never set since it was made; past bit 64, a hash of the
+    person's name then) instead of reading each person and enrollment again."""
 
     year: int
     packed: dict[str, int]
+    # Keeps the connection open as long as the hint is (the window's reading
+    # task hands its own over this way; it closes when the hint is dropped).
+    conn: sqlite3.Connection | None = field(default=None, repr=False)
+    mark: tuple[int, int] | None = None
 
 
 @dataclass
@@ -300,6 +314,9 @@ def prepare(conn: sqlite3.Connection, path: str | Path, kind: str | Kind,
 
 
 _MASK32 = (1 << 32) - 1
+_MASK30 = (1 << 30) - 1
+_MASK64 = (1 << 64) - 1
+_FRESH = 1 << 62   # in a LedgerIds value: the hint's verdict (see read_ledger_ids)
 
 
 def _read_with_ids(conn: sqlite3.Connection, path: Path) -> tuple[list[Sheet], LedgerIds]:
@@ -329,22 +346,58 @@ def read_ledger_ids(conn: sqlite3.Connection, year: int,
     """LedgerIds for `year`: all of them, or as many as were read before
     `until()` turned true or `limit` were read."""
     packed: dict[str, int] = {}
+    # Before the query's snapshot is taken: a commit in between moves the
+    # mark on, and the hint is not trusted (never the other way round). Not
+    # inside a transaction: what it has written may yet be rolled back, which
+    # neither counter would show.
+    mark = None if conn.in_transaction else _mark(conn)
+    fresh = f"e.id <= ?2 AND {unclocked_sql('enrollment', _PAID_FIELDS, 'e.clk')}"
     # Persons in table order, each with this year's enrollment found by gid:
-    # the rowids let the import read both rows directly.
+    # the rowids let the import read both rows directly. (Persons past rowid
+    # 2^30, which would run into _FRESH, are left to SQL.)
     cur = conn.execute(
         "SELECT p.id_number, (p.id << 32) | CASE WHEN e.id <= ?2 THEN e.id ELSE 0 END "
+        f"| iif({fresh}, ?4, 0), iif({fresh}, p.name, NULL) "
         "FROM person p LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ?1 "
-        "WHERE p.id_number IS NOT NULL AND p.deleted = 0", (year, _MASK32))
+        "WHERE p.id_number IS NOT NULL AND p.deleted = 0 AND p.id <= ?3",
+        (year, _MASK32, _MASK30, _FRESH))
     try:
         while until is None or not until():
             size = 20_000 if limit is None else min(20_000, limit - len(packed))
             batch = cur.fetchmany(size) if size > 0 else []
             if not batch:
                 break
-            packed.update(batch)
+            # The name as a hash past bit 64: one lookup gives the import all
+            # it needs, and 400,000 names would cost some 40 MB more.
+            packed.update([(number, value if name is None else
+                            value | (hash(name) & _MASK64) << 64)
+                           for number, value, name in batch])
     finally:
         cur.close()
-    return LedgerIds(year, packed)
+    return LedgerIds(year, packed, conn, mark)
+
+
+def _mark(conn: sqlite3.Connection) -> tuple[int, int]:
+    return conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+
+
+def _hint_holds(conn: sqlite3.Connection, hint: LedgerIds | None) -> bool:
+    """Whether nothing was committed to the database since `hint` was read,
+    so that its verdicts hold for the transaction `conn` has just begun and
+    not yet written in. SQLite's own counters say so (see LedgerIds); when
+    in doubt (no mark, its connection closed) the answer is no."""
+    if hint is None or hint.mark is None or hint.conn is None:
+        return False
+    try:
+        # First: a deferred BEGIN takes its snapshot at the first read, and
+        # this is it. Whatever the hint's connection says after this was
+        # also true before it.
+        now = _mark(conn)
+        if hint.conn is not conn:
+            now = _mark(hint.conn)
+    except sqlite3.Error:
+        return False
+    return now == hint.mark
 
 
 def _place_text(row: list[Any], header: Header) -> str:
@@ -599,17 +652,19 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     temp.paid_rest and then go through bulk_write as usual (_confirm_rest).
     """
     conn = ledger.conn
-    reader = _PaidReader(plan, report, ledger.year)
     yield Progress(0, total, "检查数据")
     with _big_cache(conn), _import_step(ledger, plan, report):
         txn = report.txn or ""
+        # Before this transaction writes anything, temp tables included.
+        trusted = _hint_holds(conn, plan.ledger_ids)
+        reader = _PaidReader(plan, report, ledger.year, trusted=trusted)
         _paid_tables(conn)
         # Inside the import's transaction: temp-table writes would otherwise
         # each commit on their own.
         staged = 0
         with ahead(reader.chunks()) as chunks:
-            for done, chunk in chunks:
-                staged += _stage(ledger, chunk, staged)
+            for done, chunk, direct in chunks:
+                staged += _stage(ledger, chunk, staged, direct)
                 yield Progress(done, total, "检查数据")
         # Every row is read. Numbers the hint lacked are looked up in SQL.
         work = reader.work
@@ -665,140 +720,271 @@ class _PaidReader:
 
     chunks() runs on the helper thread (core.ahead). It alone writes `work`,
     `unhinted` and the report's `read` and `refused` until it ends; the
-    importer reads them only after that."""
+    importer reads them only after that.
 
-    def __init__(self, plan: ImportPlan, report: ImportReport, year: int) -> None:
+    The rows go a block at a time: a block whose every row is plain (an ID
+    number in canonical form, a plain name or none, an ISO date, an amount
+    that is a number or empty, no number seen before) is checked a column at
+    a time (_plain_block), which is several times faster than a row at a
+    time; any other block goes row by row (_careful_rows), with the general
+    parsers for what is not plain. The two give the same rows."""
+
+    def __init__(self, plan: ImportPlan, report: ImportReport, year: int,
+                 trusted: bool = False) -> None:
         self.plan = plan
         self.report = report
         hint = plan.ledger_ids
-        self.ids = hint.packed if hint and hint.year == year else {}
+        usable = hint is not None and hint.year == year
+        self.ids = hint.packed if usable else {}
+        # Whether the hint's verdicts still hold: see _hint_holds.
+        self.fresh_bit = _FRESH if usable and trusted else 0
         self.work: list[tuple[Any, ...]] = []   # the fields of _Paid: see _paid()
         self.unhinted: list[int] = []   # indexes into work of numbers the hint lacks
+        self.params: list[tuple[Any, ...]] = []   # rows of temp.import_rows (_stage)
+        self.direct: list[tuple[Any, ...]] = []   # rows of temp.paid_fresh (_stage)
+        self.seen: dict[str, tuple[str, int]] = {}   # ID number → (sheet, row) first read
+        self.amounts: dict[float, str] = {}   # amount → its JSON (not 0.0: see _amount_json)
+        self.today = dt.date.today().isoformat()
 
-    def chunks(self) -> Iterator[tuple[int, list[tuple[Any, ...]]]]:
-        """(rows of the file read so far, rows of temp.import_rows), the latter
-        (person rowid, enrollment rowid or 0, k, ID number, name, day, amount,
-        amount's JSON) sorted by person rowid: the ledger is read in table
-        order. Rows the hint lacks are left in `unhinted`."""
-        report, work, unhinted, ids = self.report, self.work, self.unhinted, self.ids
-        today = dt.date.today().isoformat()
-        seen: dict[str, tuple[str, int]] = {}
-        params: list[tuple[Any, ...]] = []
-        amounts: dict[float, str] = {}
+    def chunks(self) -> Iterator[tuple[int, list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """(rows of the file read so far, rows of temp.import_rows, rows of
+        temp.paid_fresh).
+
+        The rows of temp.import_rows (person rowid, enrollment rowid or 0, k,
+        ID number, name, day, amount, amount's JSON) are sorted by person
+        rowid: the ledger is read in table order. Those of temp.paid_fresh
+        (enrollment rowid, amount, amount's JSON, day), sorted by enrollment
+        rowid, are the rows the trusted hint vouches for (see _stage). Rows
+        the hint lacks are left in `unhinted`."""
         done = 0
-        # Bound once: this loop runs for every row of a county's list.
-        id_match, plain_name, iso_date = _CANONICAL_ID.match, _PLAIN_NAME.fullmatch, \
-            dt.date.fromisoformat
         for sp in self.plan.usable:
-            rows, header, sheet_name = sp.sheet.rows, sp.header, sp.sheet.name
-            m = header.mapping
-            c_id, c_name = m["id_number"], m.get("name", -1)
-            c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
-            for i in range(header.row + 1, len(rows)):
-                cells = rows[i]
-                done += 1
-                width = len(cells)
-                raw_id = cells[c_id] if c_id < width else None
-                first = cells[0] if width else None
-                number: str | None = None
-                if type(raw_id) is str and len(raw_id) == 18 and id_match(raw_id) \
-                        and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
-                    number = raw_id   # checked in full later if nobody has it
-                else:
-                    row = _Row(sp.sheet.name, i + 1, cells, header)
-                    if not any(present(c) for c in cells) or _is_total(cells, row):
-                        continue  # a blank or totals row, not a person
-                report.read += 1
-                if number is None:
-                    number = _checked_id(report, row)
-                    if number is None:
-                        continue
-                if number in seen:
-                    row = _Row(sp.sheet.name, i + 1, cells, header)
-                    _refuse(report, row, "id_number", _duplicate(seen[number], row),
-                            id_text=number)
-                    continue
-                raw_name = cells[c_name] if 0 <= c_name < width else None
-                if type(raw_name) is str and plain_name(raw_name):
-                    name_text = raw_name
-                elif raw_name in (None, ""):
-                    name_text = None
-                else:
-                    # A name that may not be one is refused now, before it can
-                    # make a later row of the same person look like a duplicate.
-                    try:
-                        parse_name(cell_text(raw_name))
-                    except ValidationError as exc:
-                        _refuse(report, _Row(sheet_name, i + 1, cells, header), "name",
-                                str(exc), id_text=number)
-                        continue
-                    name_text = _name_text(raw_name)
-                seen[number] = (sheet_name, i + 1)
-                # The common case, ISO date text and a number, without the
-                # general parsers; anything else goes the careful way below.
-                raw_day = cells[c_date] if 0 <= c_date < width else None
-                raw_amount = cells[c_amount] if 0 <= c_amount < width else None
-                day: str | None = None
-                if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
-                        and raw_day[7] == "-" and raw_day <= today:
-                    try:
-                        iso_date(raw_day)
-                        day = raw_day
-                    except ValueError:
-                        pass
-                amount: float | None = None
-                if raw_amount is not None and raw_amount != "":
-                    if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
-                        amount = float(raw_amount)
-                    else:
-                        day = None
-                if day is None:
-                    row = _Row(sheet_name, i + 1, cells, header)
-                    try:
-                        day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
-                        if day > today:
-                            raise ValidationError(f"缴费日期 {day} 在今天之后")
-                    except ValidationError as exc:
-                        _refuse(report, row, "paid_date", str(exc), id_text=number)
-                        continue
-                    try:
-                        amount = parse_amount(row.get("amount"), "缴费金额")
-                    except ValidationError as exc:
-                        _refuse(report, row, "amount", str(exc), id_text=number)
-                        continue
-                k = len(work)
-                # A plain tuple: _Paid's own constructor costs more, and most
-                # rows are never looked at again (see _paid).
-                work.append((sp, i + 1, number, raw_name, day, amount))
-                packed = ids.get(number)
-                if packed is None:
-                    unhinted.append(k)
-                    continue
-                # A list has a few amounts: each encoded once. (Not 0.0: it is
-                # one key with -0.0, which encodes apart.)
-                amount_json = amounts.get(amount) if amount else None
-                if amount_json is None:
-                    amount_json = encode_scalar(amount)
-                    if amount:
-                        amounts[amount] = amount_json
-                params.append((packed >> 32, packed & _MASK32, k, number, name_text, day,
-                               amount, amount_json))
-                if len(params) == _CHUNK:
-                    params.sort()
-                    yield done, params
-                    params = []
+            rows = sp.sheet.rows
+            for lo in range(sp.header.row + 1, len(rows), _BLOCK):
+                hi = min(lo + _BLOCK, len(rows))
+                if not self._plain_block(sp, lo, hi):
+                    self._careful_rows(sp, lo, hi)
+                done += hi - lo
+                if len(self.params) + len(self.direct) >= _CHUNK:
+                    yield done, *self._take()
         # The hint has served (and is stale once this import writes): free it
         # before the writes fill the page cache.
-        self.ids = ids = {}
+        self.ids = {}
         self.plan.ledger_ids = None
-        del seen
-        if params:
-            params.sort()
-            yield done, params
+        self.seen = {}
+        if self.params or self.direct:
+            yield done, *self._take()
+
+    def _take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        params, direct = self.params, self.direct
+        self.params, self.direct = [], []
+        params.sort()
+        direct.sort()
+        return params, direct
+
+    def _amount_json(self, amount: float | None) -> str:
+        # A list has a few amounts: each encoded once. (Not 0.0: it is one
+        # key with -0.0, which encodes apart.)
+        amount_json = self.amounts.get(amount) if amount else None   # type: ignore[arg-type]
+        if amount_json is None:
+            amount_json = encode_scalar(amount)
+            if amount:
+                self.amounts[amount] = amount_json   # type: ignore[index]
+        return amount_json
+
+    def _route(self, ks: Iterable[int], numbers: Iterable[str],
+               name_texts: Iterable[str | None], days: Iterable[str],
+               amounts: Iterable[float | None], jsons: Iterable[str]) -> None:
+        """Rows of `work` (k), read and checked, to where each goes: unhinted,
+        straight to paid_fresh (the current hint vouches for it), or to
+        import_rows to be matched in SQL."""
+        get, fresh_bit = self.ids.get, self.fresh_bit
+        unhinted, direct, params = self.unhinted, self.direct, self.params
+        for k, number, name_text, day, amount, amount_json in zip(ks, numbers, name_texts,
+                                                                  days, amounts, jsons):
+            packed = get(number)
+            if packed is None:
+                unhinted.append(k)
+            elif packed & fresh_bit and (name_text is None
+                                         or hash(name_text) & _MASK64 == packed >> 64):
+                direct.append((packed & _MASK32, amount, amount_json, day))
+            else:
+                params.append(((packed >> 32) & _MASK30, packed & _MASK32, k, number,
+                               name_text, day, amount, amount_json))
+
+    def _plain_block(self, sp: SheetPlan, lo: int, hi: int) -> bool:
+        """Rows lo..hi-1 of the sheet checked and added a column at a time,
+        if every one of them is plain (see the class); False, with nothing
+        done, if any is not."""
+        rows, m = sp.sheet.rows[lo:hi], sp.header.mapping
+        c_id, c_name = m["id_number"], m.get("name", -1)
+        c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
+        if c_date < 0 or min(map(len, rows)) <= max(c_id, c_name, c_date, c_amount):
+            return False   # no date column (today's date is the careful path's), or short rows
+        numbers = list(map(itemgetter(c_id), rows))
+        # Each 18 characters long: a cell holding a newline cannot pass for two.
+        if set(map(type, numbers)) != {str} or set(map(len, numbers)) != {18} \
+                or not _CANONICAL_IDS.fullmatch("\n".join(numbers)):
+            return False
+        if c_id != 0:   # a 合计/小计 row, or one whose first cell is blank text
+            firsts = set(map(itemgetter(0), rows))
+            if str in set(map(type, firsts)) and any(
+                    type(f) is str and f.lstrip()[:1] in "合总小共" for f in firsts):
+                return False
+        seen = self.seen
+        if len(set(numbers)) != len(numbers) or not seen.keys().isdisjoint(numbers):
+            return False   # the same person twice: the careful path says which row came first
+        if c_name >= 0:
+            raw_names = list(map(itemgetter(c_name), rows))
+            if not set(map(type, raw_names)) <= {str, type(None)}:
+                return False
+            given = list(filter(None, raw_names))
+            written = "\n".join(given)
+            # As many newlines as joins: no name holds one of its own.
+            if given and (written.count("\n") != len(given) - 1
+                          or not _PLAIN_NAMES.fullmatch(written)):
+                return False
+            name_texts: list[Any] = [n or None for n in raw_names]
+        else:
+            raw_names = name_texts = [None] * len(rows)
+        days = list(map(itemgetter(c_date), rows))
+        for day in set(days):
+            if not (type(day) is str and len(day) == 10 and day[4] == "-" and day[7] == "-"
+                    and day <= self.today):
+                return False
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError:
+                return False
+        if c_amount >= 0:
+            raw_amounts = list(map(itemgetter(c_amount), rows))
+            # By type first: True is 1 in a set, and bool is not an amount.
+            if not set(map(type, raw_amounts)) <= {int, float, str, type(None)}:
+                return False
+            value_of: dict[Any, float | None] = {}
+            for a in set(raw_amounts):
+                if a is None or a == "":
+                    value_of[a] = None
+                elif type(a) is not str and 0 < a <= 100000:
+                    value_of[a] = float(a)
+                else:
+                    return False   # text, or a 0 that may be -0.0 (see _amount_json)
+            amounts: list[float | None] = list(map(value_of.__getitem__, raw_amounts))
+        else:
+            amounts = [None] * len(rows)
+        # Every row is plain: add them.
+        work = self.work
+        k0 = len(work)
+        work.extend(zip(itertools.repeat(sp), range(lo + 1, hi + 1), numbers, raw_names,
+                        days, amounts))
+        seen.update(zip(numbers, zip(itertools.repeat(sp.sheet.name), range(lo + 1, hi + 1))))
+        self.report.read += len(rows)
+        json_of = {a: self._amount_json(a) for a in set(amounts)}
+        self._route(itertools.count(k0), numbers, name_texts, days, amounts,
+                    map(json_of.__getitem__, amounts))
+        return True
+
+    def _careful_rows(self, sp: SheetPlan, lo: int, hi: int) -> None:
+        """Rows lo..hi-1 of the sheet, one at a time: blank and totals rows
+        skipped, the rest checked with the general parsers, each refused with
+        its reason or added."""
+        report, work, seen, today = self.report, self.work, self.seen, self.today
+        # Bound once: this loop may run for every row of a county's list.
+        id_match, plain_name, iso_date = _CANONICAL_ID.match, _PLAIN_NAME.fullmatch, \
+            dt.date.fromisoformat
+        rows, header, sheet_name = sp.sheet.rows, sp.header, sp.sheet.name
+        m = header.mapping
+        c_id, c_name = m["id_number"], m.get("name", -1)
+        c_date, c_amount = m.get("paid_date", -1), m.get("amount", -1)
+        added: list[tuple[Any, ...]] = []   # (k, number, name, day, amount, its JSON)
+        for i in range(lo, hi):
+            cells = rows[i]
+            width = len(cells)
+            raw_id = cells[c_id] if c_id < width else None
+            first = cells[0] if width else None
+            number: str | None = None
+            if type(raw_id) is str and len(raw_id) == 18 and id_match(raw_id) \
+                    and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
+                number = raw_id   # checked in full later if nobody has it
+            else:
+                row = _Row(sheet_name, i + 1, cells, header)
+                if not any(present(c) for c in cells) or _is_total(cells, row):
+                    continue  # a blank or totals row, not a person
+            report.read += 1
+            if number is None:
+                number = _checked_id(report, row)
+                if number is None:
+                    continue
+            if number in seen:
+                row = _Row(sheet_name, i + 1, cells, header)
+                _refuse(report, row, "id_number", _duplicate(seen[number], row),
+                        id_text=number)
+                continue
+            raw_name = cells[c_name] if 0 <= c_name < width else None
+            if type(raw_name) is str and plain_name(raw_name):
+                name_text = raw_name
+            elif raw_name in (None, ""):
+                name_text = None
+            else:
+                # A name that may not be one is refused now, before it can
+                # make a later row of the same person look like a duplicate.
+                try:
+                    parse_name(cell_text(raw_name))
+                except ValidationError as exc:
+                    _refuse(report, _Row(sheet_name, i + 1, cells, header), "name",
+                            str(exc), id_text=number)
+                    continue
+                name_text = _name_text(raw_name)
+            seen[number] = (sheet_name, i + 1)
+            # The common case, ISO date text and a number, without the
+            # general parsers; anything else goes the careful way below.
+            raw_day = cells[c_date] if 0 <= c_date < width else None
+            raw_amount = cells[c_amount] if 0 <= c_amount < width else None
+            day: str | None = None
+            if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
+                    and raw_day[7] == "-" and raw_day <= today:
+                try:
+                    iso_date(raw_day)
+                    day = raw_day
+                except ValueError:
+                    pass
+            amount: float | None = None
+            if raw_amount is not None and raw_amount != "":
+                if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
+                    amount = float(raw_amount)
+                else:
+                    day = None
+            if day is None:
+                row = _Row(sheet_name, i + 1, cells, header)
+                try:
+                    day = parse_date(excel_date(row.get("paid_date")) or today, "缴费日期")
+                    if day > today:
+                        raise ValidationError(f"缴费日期 {day} 在今天之后")
+                except ValidationError as exc:
+                    _refuse(report, row, "paid_date", str(exc), id_text=number)
+                    continue
+                try:
+                    amount = parse_amount(row.get("amount"), "缴费金额")
+                except ValidationError as exc:
+                    _refuse(report, row, "amount", str(exc), id_text=number)
+                    continue
+            k = len(work)
+            # A plain tuple: _Paid's own constructor costs more, and most
+            # rows are never looked at again (see _paid).
+            work.append((sp, i + 1, number, raw_name, day, amount))
+            added.append((k, number, name_text, day, amount, self._amount_json(amount)))
+        if added:
+            self._route(*zip(*added))
+
+
+_BLOCK = 4096   # rows of the file checked together (_PaidReader._plain_block)
 
 
 _CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
 _PLAIN_NAME = re.compile(r"[\u4e00-\u9fff·•]{1,30}")
+# The same, for a block's cells joined by newlines (no cell holds one: its
+# pattern has none).
+_CANONICAL_IDS = re.compile(r"(?:[0-9]{17}[0-9X]\n)*[0-9]{17}[0-9X]")
+_PLAIN_NAMES = re.compile(r"(?:[\u4e00-\u9fff·•]{1,30}\n)*[\u4e00-\u9fff·•]{1,30}")
 
 
 def _duplicate(first: tuple[str, int], row: _Row) -> str:
@@ -911,24 +1097,32 @@ def _insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]
                      list(itertools.chain.from_iterable(part)))
 
 
-def _stage(ledger: Ledger, chunk: list[tuple[Any, ...]], staged: int) -> int:
+def _stage(ledger: Ledger, chunk: list[tuple[Any, ...]], staged: int,
+           direct: Sequence[tuple[Any, ...]] = ()) -> int:
     """Rows of temp.import_rows (person rowid, enrollment rowid or 0, k, ID
     number, name, day, amount, amount's JSON), each chunk in person rowid
     order, sorted into two tables: temp.paid_fresh, the rows of live persons,
     named alike, whose enrollment's date and amount were never set since it
     was made (most of them), to be confirmed in SQL once all are read;
-    temp.paid_rest, the others, for _confirm_rest. `staged` is how many
-    paid_fresh holds; returns how many this chunk added. A few long
-    statements: this runs while the reading thread checks the next chunk
-    (core.ahead)."""
+    temp.paid_rest, the others, for _confirm_rest. `direct` are rows of
+    temp.paid_fresh (enrollment rowid, amount, amount's JSON, day) that a
+    current hint vouches for (see _hint_holds): they go there without being
+    read again. `staged` is how many paid_fresh holds; returns how many this
+    chunk added. A few long statements: this runs while the reading thread
+    checks the next chunk (core.ahead)."""
     conn = ledger.conn
-    _insert_rows(conn, f"temp.import_rows({_ROW_COLUMNS})", chunk)
-    added = conn.execute(_PAID_FRESH, (ledger.year,)).rowcount
-    conn.execute(f"INSERT INTO temp.paid_rest({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} "
-                 "FROM temp.import_rows WHERE seq NOT IN "
-                 "(SELECT seq FROM temp.paid_fresh WHERE rn > ?) ORDER BY seq", (staged,))
-    conn.execute("DELETE FROM temp.import_rows")
-    return added
+    added = 0
+    if chunk:
+        _insert_rows(conn, f"temp.import_rows({_ROW_COLUMNS})", chunk)
+        added = conn.execute(_PAID_FRESH, (ledger.year,)).rowcount
+        conn.execute(f"INSERT INTO temp.paid_rest({_ROW_COLUMNS}) SELECT {_ROW_COLUMNS} "
+                     "FROM temp.import_rows WHERE seq NOT IN "
+                     "(SELECT seq FROM temp.paid_fresh WHERE rn > ?) ORDER BY seq", (staged,))
+        conn.execute("DELETE FROM temp.import_rows")
+    # After the rest are sorted out: seq is NULL here, which NOT IN must not see.
+    _insert_rows(conn, "temp.paid_fresh(id, confirmed_amount_new, confirmed_amount_json, "
+                 "confirmed_date_new)", list(direct))
+    return added + len(direct)
 
 
 # The rows of temp.paid_rest in a range of seq that the paid list may change:

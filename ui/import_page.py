@@ -36,9 +36,17 @@ def _prepare_task(ctx: TaskContext, db_path: str, path: str, kind: str,
     conn = open_reader(db_path)
     try:
         ctx.progress(0, 1, "正在读取文件…")
-        return prepare(conn, path, kind, options)
-    finally:
+        plan = prepare(conn, path, kind, options)
+    except BaseException:
         conn.close()
+        raise
+    # A paid list's ID hint keeps this connection, and with it the means to
+    # tell whether anything was written since (core.importer.LedgerIds): if
+    # not, the import, on a connection of its own, takes the hint's word.
+    # It closes when the hint is let go (after the import, or with the plan).
+    if plan.ledger_ids is None:
+        conn.close()
+    return plan
 
 
 def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: ImportOptions,

@@ -104,13 +104,18 @@ def run_plan(ledger: Ledger, plan: Any, options: ImportOptions | None = None) ->
 
 
 def do_import(ledger: Ledger, path: Path, kind: str,
-              options: ImportOptions | None = None, *, hint: bool = True) -> ImportReport:
+              options: ImportOptions | None = None, *, hint: bool | str = True) -> ImportReport:
+    """prepare and run_import. For a paid list, `hint` is True (a whole ID
+    hint, current: its verdicts are taken), "checked" (a whole hint not known
+    to be current: every row it names is read again) or False (none)."""
     plan = prepare(ledger.conn, path, kind, options)
     if plan.ledger_ids is not None:
         # A paid list's ID hint is read only while the file parses, which for
         # a test's few rows takes no time: make it whole, or drop it, so that
         # each way of finding persons is tested for what it is.
         plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year) if hint else None
+        if hint == "checked":
+            plan.ledger_ids.mark = None
     return run_plan(ledger, plan, options)
 
 
@@ -1365,7 +1370,7 @@ def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, 
 # against the ledger when the import runs.
 
 
-@pytest.mark.parametrize("hint", [True, False], ids=["hint", "no-hint"])
+@pytest.mark.parametrize("hint", [True, "checked", False], ids=["hint", "checked", "no-hint"])
 def test_paid_list_with_or_without_the_id_hint_writes_the_same(ledger, b, tmp_path, hint):
     hh = b.household(G111)
     a = b.person(hh, "赵大成", id_number=make_id(1))
@@ -1415,8 +1420,10 @@ def test_an_id_hint_naming_another_row_or_year_is_not_trusted(ledger, b, tmp_pat
     for person_gid, number, hint in ((a, make_id(1), read_ledger_ids(ledger.conn, YEAR)),
                                      (c, make_id(2), read_ledger_ids(ledger.conn, YEAR + 1))):
         if hint.year == YEAR:
-            # Names the wrong enrollment row: caught by its gid.
+            # Names the wrong enrollment row (as a hint read before a change
+            # might): caught by its gid. Not known to be current, so checked.
             hint.packed[number] = (hint.packed[number] >> 32 << 32) | other[0]
+            hint.mark = None
         rows = [PAID_HEADER, paid_row(1, "", number)]
         plan = prepare(ledger.conn, xlsx(tmp_path / f"{number}.xlsx", rows), "paid")
         plan.ledger_ids = hint
@@ -1439,6 +1446,226 @@ def test_a_partial_id_hint_leaves_the_rest_to_sql(ledger, b, tmp_path):
     assert {status(ledger.conn, g) for g in gids} == {"confirmed"}
 
 
+# A hint known to be current (nothing committed to the database since it was
+# read) vouches for its rows: they are confirmed without reading each person
+# and enrollment again. Any write in between, on any connection, and every
+# row is read again.
+
+
+def _direct_rows(monkeypatch) -> list[int]:
+    """How many rows each _stage call took straight from the hint."""
+    from core import importer
+
+    counts: list[int] = []
+    stage = importer._stage
+
+    def counting(ledger, chunk, staged, direct=()):
+        counts.append(len(direct))
+        return stage(ledger, chunk, staged, direct)
+
+    monkeypatch.setattr(importer, "_stage", counting)
+    return counts
+
+
+def _holds(conn, hint) -> bool:
+    """_hint_holds as the import asks it: just after its BEGIN."""
+    from core.importer import _hint_holds
+
+    conn.execute("BEGIN")
+    try:
+        return _hint_holds(conn, hint)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def test_a_current_hint_confirms_its_rows_without_reading_them_again(ledger, b, tmp_path,
+                                                                     monkeypatch):
+    hh = b.household(G111)
+    gids = [b.person(hh, n, id_number=make_id(k)) for k, n in
+            enumerate(("赵大成", "钱玉兰", "孙建华", "李秀英"), start=1)]
+    ledger.claim_paid(gids[1], date="2026-10-01", channel="微信")   # a tick: still to confirm
+    ledger.confirm_paid(gids[3], date="2026-09-30", amount=400)      # confirmed before: read
+    direct = _direct_rows(monkeypatch)
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)), paid_row(2, "", make_id(2)),
+            paid_row(3, "孙建军", make_id(3)),    # another name: read, and flagged
+            paid_row(4, "李秀英", make_id(4))]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert sum(direct) == 2
+    assert (report.updated, report.refused, [r.row for r in report.flagged]) == (3, [], [4])
+    assert [status(ledger.conn, g) for g in gids] == ["confirmed", "confirmed", "unpaid",
+                                                      "confirmed"]
+    assert enrollment(ledger.conn, gids[3])["confirmed_date"] == "2026-10-02"
+
+
+@pytest.mark.parametrize("where", ["same connection", "another connection"])
+def test_a_write_after_the_hint_was_read_has_every_row_read_again(ledger, b, store, tmp_path,
+                                                                 monkeypatch, where):
+    hh = b.household(G111)
+    renamed = b.person(hh, "赵大成", id_number=make_id(1))
+    gone = b.person(hh, "钱玉兰", id_number=make_id(2))
+    kept = b.person(hh, "孙建华", id_number=make_id(3))
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1)), paid_row(2, "钱玉兰", make_id(2)),
+            paid_row(3, "孙建华", make_id(3))]
+    plan = prepare(ledger.conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year)
+    assert _holds(ledger.conn, plan.ledger_ids)
+    if where == "same connection":
+        ledger.edit_person(renamed, name="赵大程")
+        ledger.delete_person(gone)
+    else:
+        other = open_store(store.path, lock=False)
+        try:
+            writer = Ledger(other, operator=OPERATOR, year=YEAR)
+            writer.edit_person(renamed, name="赵大程")
+            writer.delete_person(gone)
+        finally:
+            other.close()
+    assert not _holds(ledger.conn, plan.ledger_ids)
+    direct = _direct_rows(monkeypatch)
+    report = run_plan(ledger, plan)
+    assert sum(direct) == 0
+    assert [r.row for r in report.flagged] == [2] and "赵大程" in report.flagged[0].reason
+    assert [(r.row, r.reason[:7]) for r in report.refused] == [(3, "台账中没有此人")]
+    assert [status(ledger.conn, g) for g in (renamed, kept)] == ["unpaid", "confirmed"]
+
+
+def test_a_hint_holds_only_while_nothing_is_committed(ledger, b, store):
+    from core.store import open_reader
+
+    conn = ledger.conn
+    hh = b.household(G111)
+    a = b.person(hh, "赵大成", id_number=make_id(1))
+    hint = read_ledger_ids(conn, YEAR)
+    assert _holds(conn, hint) and _holds(conn, hint)   # asking changes nothing
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS scratch(x)")
+    conn.execute("INSERT INTO temp.scratch VALUES (1)")
+    assert not _holds(conn, hint)   # a write of its own, even to a temp table
+    hint = read_ledger_ids(conn, YEAR)
+    hint.mark = None
+    assert not _holds(conn, hint)   # not known to be current
+    conn.execute("BEGIN")
+    try:   # read inside a transaction, which may yet be rolled back
+        assert read_ledger_ids(conn, YEAR).mark is None
+    finally:
+        conn.execute("ROLLBACK")
+    # Read on a connection of its own (the window's reading task) and asked
+    # from the importing one: a commit on either side shows.
+    reader = open_reader(store.path)
+    hint = read_ledger_ids(reader, YEAR)
+    assert _holds(conn, hint)
+    ledger.claim_paid(a, date="2026-10-01", channel="微信")
+    assert not _holds(conn, hint)
+    hint = read_ledger_ids(reader, YEAR)
+    other = open_store(store.path, lock=False)
+    try:
+        Ledger(other, operator=OPERATOR, year=YEAR).claim_paid(a, date="2026-10-02",
+                                                                channel="支付宝")
+    finally:
+        other.close()
+    assert not _holds(conn, hint)
+    hint = read_ledger_ids(reader, YEAR)
+    reader.close()
+    assert not _holds(conn, hint)   # its connection is closed: nothing to ask
+
+
+def test_a_hints_verdict_is_the_ledgers(ledger, b):
+    """_FRESH only for a live person's enrollment of the year whose confirmed
+    date and amount were never set; the name as its hash."""
+    from core.importer import _FRESH, _MASK64
+
+    hh = b.household(G111)
+    b.person(hh, "赵大成", id_number=make_id(1))
+    ticked = b.person(hh, "钱玉兰", id_number=make_id(2))
+    ledger.claim_paid(ticked, date="2026-10-01", channel="微信")
+    confirmed = b.person(hh, "孙建华", id_number=make_id(3))
+    ledger.confirm_paid(confirmed, date="2026-10-01", amount=400)
+    hint = read_ledger_ids(ledger.conn, YEAR)
+    values = {number: hint.packed[number] for number in (make_id(1), make_id(2), make_id(3))}
+    assert [bool(v & _FRESH) for v in values.values()] == [True, True, False]
+    assert values[make_id(1)] >> 64 == hash("赵大成") & _MASK64
+    assert values[make_id(3)] >> 64 == 0
+    assert not any(v & _FRESH for v in read_ledger_ids(ledger.conn, YEAR + 1).packed.values())
+
+
+# The reader checks a block of plain rows a column at a time, any other block
+# row by row: the two must give the same rows, refusals and duplicates.
+
+
+def _messy_paid_rows() -> list[list[Any]]:
+    return [["某某县税务局 城乡居民医保缴费明细"], PAID_HEADER,
+            paid_row(1, "赵大成", make_id(1)),
+            paid_row(2, "钱玉兰", make_id(2), amount=380.0),
+            paid_row(3, "孙建华", make_id(3), amount=None),
+            paid_row(4, "", make_id(4)),
+            paid_row(5, "买买提·艾力", make_id(5)),
+            paid_row(6, "李秀英", make_id(6), amount="400元"),
+            paid_row(7, "周志强", make_id(7), day=SERIAL_2026_09_01),
+            paid_row(8, "吴丽", make_id(8), day="2026.9.1"),
+            paid_row(9, "郑", make_id(9), day="2099-01-01"),        # after today
+            paid_row(10, "王芳", make_id(10).lower()),               # ends in a lowercase x
+            paid_row(11, "冯\n刚", make_id(11)),                    # a newline in the name
+            paid_row(12, "陈静", make_id(12), amount=0),
+            paid_row(13, "赵大成", make_id(1)),                      # twice, blocks apart
+            paid_row(14, "褚卫", float(make_id(14)[:17])),          # stored as a number
+            [None] * 6,
+            paid_row(15, "卫东", nid(1)),                           # not in the ledger
+            paid_row(16, "蒋勇", make_id(16)),
+            paid_row(17, "沈洁", make_id(17), amount=True),
+            paid_row(18, "韩梅", make_id(18)),
+            paid_row(19, "杨光", make_id(19), amount=100001),
+            paid_row(20, "朱红", make_id(20)),
+            ["合计", None, None, None, 7600, None]]
+
+
+@pytest.mark.parametrize("block", [1, 3, 4, 4096])
+def test_a_paid_list_read_a_block_at_a_time_or_row_by_row_reads_the_same(ledger, b, tmp_path,
+                                                                          monkeypatch, block):
+    from core import importer
+
+    hh = b.household(G111)
+    rows = _messy_paid_rows()
+    for k, name, *_ in [r for r in rows[2:] if type(r[0]) is int]:
+        if k not in (13, 14, 15):   # twice, a number, not in the ledger
+            ledger_name = {11: "冯刚", 16: "蒋永", 4: "褚红"}.get(k, name)
+            b.person(hh, ledger_name, id_number=make_id(k))
+    monkeypatch.setattr(importer, "_BLOCK", block)
+    path = xlsx(tmp_path / "已缴费.xlsx", rows)
+    plain_blocks = []
+    plain = importer._PaidReader._plain_block
+
+    def read(by_rows: bool):
+        def counted(self, sp, lo, hi):
+            taken = False if by_rows else plain(self, sp, lo, hi)
+            plain_blocks.append(taken)
+            return taken
+
+        monkeypatch.setattr(importer._PaidReader, "_plain_block", counted)
+        plan = prepare(ledger.conn, path, "paid")
+        plan.ledger_ids = read_ledger_ids(ledger.conn, ledger.year)
+        report = ImportReport("paid", path.name)
+        reader = importer._PaidReader(plan, report, ledger.year, trusted=True)
+        params, direct = [], []
+        for _, p, d in reader.chunks():
+            params += p
+            direct += d
+        work = [(sp.sheet.name, *rest) for sp, *rest in reader.work]
+        return (work, reader.unhinted, sorted(params), sorted(direct), report.read,
+                refused(report))
+
+    by_rows = read(True)
+    plain_blocks.clear()
+    assert read(False) == by_rows
+    # Both ways were taken, unless the whole list is one (messy) block.
+    assert (any(plain_blocks) and not all(plain_blocks)) == (block < len(rows))
+    work, unhinted, params, direct, read_count, refusals = by_rows
+    assert read_count == 20 and len(direct) + len(params) + len(unhinted) == len(work) == 15
+    # After today, twice, a number, True, out of range (rows as Excel shows them).
+    assert [r[1] for r in refusals] == [11, 15, 16, 20, 22]
+    assert [work[k][2] for k in unhinted] == [nid(1)]
+    # Another name, or one written otherwise: read again.
+    assert {p[3] for p in params} == {make_id(11), make_id(16)}
+
+
 def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
     """Still there when the store is closed and opened again. (It was not: a
     temp-table DELETE before the import opened a transaction of its own, in
@@ -1457,7 +1684,7 @@ def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
 # chunks of 50,000; the tests below make every row its own chunk.
 
 
-@pytest.mark.parametrize("hint", [True, False], ids=["hint", "no-hint"])
+@pytest.mark.parametrize("hint", [True, "checked", False], ids=["hint", "checked", "no-hint"])
 def test_a_paid_list_in_chunks_of_one_row_writes_the_same(ledger, b, tmp_path, monkeypatch,
                                                           hint):
     from core import importer
