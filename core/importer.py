@@ -645,7 +645,9 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     read and checked on a helper thread (core.ahead), 50,000 at a time, while
     the database matches the chunk before with the ledger (_stage), so the
     two use both cores. Most rows name a live person whose enrollment has no
-    confirmed date or amount set since it was made (ticked or not): once
+    confirmed date or amount set since it was made (ticked or not); when the
+    ID hint is current (_hint_holds) it says which, and those rows are not
+    matched again. Once
     every row is read, those are confirmed in SQL (bulk_write_fresh) in a few
     ranges of the enrollment table. The rest (confirmed before, names that
     differ, deleted persons, no enrollment for the year) wait in

@@ -173,3 +173,38 @@ def test_a_cancel_during_the_commit_is_reported_as_too_late(qtbot, window, demo_
     assert tab.plan.report.updated == 2 and tab.undo_button.isEnabled()
     assert [conn.execute("SELECT status FROM enrollment WHERE gid=?", (egid,)).fetchone()[0]
             for egid in egids] == ["confirmed"] * 2
+
+
+def test_the_window_takes_a_current_hints_word_and_not_a_stale_ones(qtbot, window, demo_store,
+                                                                   tmp_path, monkeypatch):
+    """The reading task hands its connection over with the ID hint; the
+    import, on a connection of its own, asks it whether anything was
+    committed since. An edit in the window in between: every row is read
+    again, and the renamed person is flagged, not confirmed."""
+    from core import importer
+    from core.tabular import read_sheets
+
+    # Whole, as a county's list gets it while it parses (two rows parse at once).
+    monkeypatch.setattr(importer, "_read_with_ids", lambda conn, path: (
+        read_sheets(path), importer.read_ledger_ids(conn, importer.campaign_year(conn))))
+    verdicts = []
+    holds = importer._hint_holds
+    monkeypatch.setattr(importer, "_hint_holds",
+                        lambda conn, hint: verdicts.append(holds(conn, hint)) or verdicts[-1])
+    conn = demo_store.conn
+    path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
+    tab = read_list(qtbot, window, path, "paid")
+    run_list(qtbot, tab)
+    assert verdicts == [True] and tab.plan.report.updated == 2
+    assert tab.plan.ledger_ids is None   # let go, and its connection with it
+
+    path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
+    tab = read_list(qtbot, window, path, "paid")
+    window.session.ledger.edit_person(egids[0].rsplit("/", 1)[0], name="改名后")
+    run_list(qtbot, tab)
+    assert verdicts == [True, False]
+    report = tab.plan.report
+    assert report.updated == 1 and len(report.flagged) == 1
+    assert "改名后" in report.flagged[0].reason
+    assert [conn.execute("SELECT confirmed_date FROM enrollment WHERE gid=?",
+                         (egid,)).fetchone()[0] for egid in egids] == [None, "2026-10-02"]
