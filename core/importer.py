@@ -176,8 +176,10 @@ class LedgerIds:
     connection commits) and total_changes (which moves when it writes
     itself) taken before reading; see _hint_holds. Then the import may take
     the hint's verdict (_FRESH in a value: the enrollment's confirmed date
-    and amount were never set since it was made; past bit 64, a hash of the
-    person's name then) instead of reading each person and enrollment again."""
+    and amount were never set since it was made; past bit 64, a 64-bit hash
+    of the person's name then, so a different name passes for the same one
+    with a chance of 2^-64) instead of reading each person and enrollment
+    again."""
 
     year: int
     packed: dict[str, int]
@@ -346,20 +348,20 @@ def read_ledger_ids(conn: sqlite3.Connection, year: int,
     """LedgerIds for `year`: all of them, or as many as were read before
     `until()` turned true or `limit` were read."""
     packed: dict[str, int] = {}
-    # Before the query's snapshot is taken: a commit in between moves the
-    # mark on, and the hint is not trusted (never the other way round). Not
-    # inside a transaction: what it has written may yet be rolled back, which
-    # neither counter would show.
+    # Before the query's snapshot is taken: a commit in between leaves the
+    # connection's counters past the mark, and the hint is not trusted (never
+    # the other way round). Not inside a transaction: what it has written may
+    # yet be rolled back, which neither counter would show.
     mark = None if conn.in_transaction else _mark(conn)
-    fresh = f"e.id <= ?2 AND {unclocked_sql('enrollment', _PAID_FIELDS, 'e.clk')}"
+    fresh = f"e.id BETWEEN 1 AND ?2 AND {unclocked_sql('enrollment', _PAID_FIELDS, 'e.clk')}"
     # Persons in table order, each with this year's enrollment found by gid:
-    # the rowids let the import read both rows directly. (Persons past rowid
-    # 2^30, which would run into _FRESH, are left to SQL.)
+    # the rowids let the import read both rows directly. (Persons whose rowid
+    # would not fit in bits 32-61, below _FRESH, are left to SQL.)
     cur = conn.execute(
-        "SELECT p.id_number, (p.id << 32) | CASE WHEN e.id <= ?2 THEN e.id ELSE 0 END "
-        f"| iif({fresh}, ?4, 0), iif({fresh}, p.name, NULL) "
+        "SELECT p.id_number, (p.id << 32) | CASE WHEN e.id BETWEEN 1 AND ?2 THEN e.id "
+        f"ELSE 0 END | iif({fresh}, ?4, 0), iif({fresh}, p.name, NULL) "
         "FROM person p LEFT JOIN enrollment e ON e.gid = p.gid || '/' || ?1 "
-        "WHERE p.id_number IS NOT NULL AND p.deleted = 0 AND p.id <= ?3",
+        "WHERE p.id_number IS NOT NULL AND p.deleted = 0 AND p.id BETWEEN 1 AND ?3",
         (year, _MASK32, _MASK30, _FRESH))
     try:
         while until is None or not until():
@@ -654,11 +656,15 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     temp.paid_rest and then go through bulk_write as usual (_confirm_rest).
     """
     conn = ledger.conn
+    # Only a transaction this import opens is known to hold no writes when
+    # _hint_holds asks: a caller's may have written, unseen by the hint's
+    # own connection.
+    own_transaction = not conn.in_transaction
     yield Progress(0, total, "检查数据")
     with _big_cache(conn), _import_step(ledger, plan, report):
         txn = report.txn or ""
         # Before this transaction writes anything, temp tables included.
-        trusted = _hint_holds(conn, plan.ledger_ids)
+        trusted = own_transaction and _hint_holds(conn, plan.ledger_ids)
         reader = _PaidReader(plan, report, ledger.year, trusted=trusted)
         _paid_tables(conn)
         # Inside the import's transaction: temp-table writes would otherwise
@@ -726,7 +732,7 @@ class _PaidReader:
 
     The rows go a block at a time: a block whose every row is plain (an ID
     number in canonical form, a plain name or none, an ISO date, an amount
-    that is a number or empty, no number seen before) is checked a column at
+    in (0, 100000] or empty, no number seen before) is checked a column at
     a time (_plain_block), which is several times faster than a row at a
     time; any other block goes row by row (_careful_rows), with the general
     parsers for what is not plain. The two give the same rows."""

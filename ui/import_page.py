@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
 
 from core.domain import Department, SubsidyCategory
 from core.errors import CbtError
-from core.importer import (ImportOptions, ImportPlan, ImportReport, Kind, prepare, report_rows,
-                           run_import)
+from core.importer import (ImportOptions, ImportPlan, ImportReport, Kind, LedgerIds, prepare,
+                           report_rows, run_import)
 from core.ledger import Ledger
 from core.store import checkpoint, open_reader, open_store
 from core.tabular import FIELD_LABELS, SYNONYMS
@@ -43,7 +43,7 @@ def _prepare_task(ctx: TaskContext, db_path: str, path: str, kind: str,
     # A paid list's ID hint keeps this connection, and with it the means to
     # tell whether anything was written since (core.importer.LedgerIds): if
     # not, the import, on a connection of its own, takes the hint's word.
-    # It closes when the hint is let go (after the import, or with the plan).
+    # The import task closes it (_let_go), or the next read does.
     if plan.ledger_ids is None:
         conn.close()
     return plan
@@ -51,6 +51,7 @@ def _prepare_task(ctx: TaskContext, db_path: str, path: str, kind: str,
 
 def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: ImportOptions,
                  operator: str) -> ImportPlan:
+    hint = plan.ledger_ids   # the import lets go of it once read
     # Its own connection: the window's belongs to the GUI thread. The window
     # already holds the file lock, so this one does not take it again.
     store = open_store(db_path, lock=False)
@@ -61,6 +62,15 @@ def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: Impo
         return plan
     finally:
         store.close()
+        _let_go(hint)
+
+
+def _let_go(hint: LedgerIds | None) -> None:
+    """Close the reading task's connection that came with an ID hint (see
+    _prepare_task). A plan run again after a failure or a cancel keeps the
+    hint's numbers, only not its word (core.importer._hint_holds)."""
+    if hint is not None and hint.conn is not None:
+        hint.conn.close()
 
 
 def _checkpoint_task(ctx: TaskContext, db_path: str) -> None:
@@ -205,6 +215,9 @@ class ImportTab(QWidget):
         if not self.path.text():
             self.status.setText("请先选择文件")
             return
+        if self._task is None and self.plan is not None:
+            # (While an import runs, its task closes the connection itself.)
+            _let_go(self.plan.ledger_ids)
         self.plan = None
         self.run_button.setEnabled(False)
         self.status.setText("正在读取…")

@@ -1529,6 +1529,29 @@ def test_a_write_after_the_hint_was_read_has_every_row_read_again(ledger, b, sto
     assert [status(ledger.conn, g) for g in (renamed, kept)] == ["unpaid", "confirmed"]
 
 
+def test_a_hint_is_not_trusted_inside_a_callers_transaction(ledger, b, store, tmp_path,
+                                                             monkeypatch):
+    """What the caller's transaction wrote is invisible to the hint's own
+    connection: the import reads every row again."""
+    from core.store import open_reader
+
+    hh = b.household(G111)
+    renamed = b.person(hh, "赵大成", id_number=make_id(1))
+    rows = [PAID_HEADER, paid_row(1, "赵大成", make_id(1))]
+    reader = open_reader(store.path)
+    try:
+        plan = prepare(reader, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+        plan.ledger_ids = read_ledger_ids(reader, YEAR)
+        direct = _direct_rows(monkeypatch)
+        with ledger.batch():
+            ledger.edit_person(renamed, name="赵大程")
+            report = run_plan(ledger, plan)
+    finally:
+        reader.close()
+    assert sum(direct) == 0 and [r.row for r in report.flagged] == [2]
+    assert status(ledger.conn, renamed) == "unpaid"
+
+
 def test_a_hint_holds_only_while_nothing_is_committed(ledger, b, store):
     from core.store import open_reader
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
+import pytest
 from openpyxl import Workbook
 
 from core import idcard
@@ -194,9 +196,19 @@ def test_the_window_takes_a_current_hints_word_and_not_a_stale_ones(qtbot, windo
     conn = demo_store.conn
     path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
     tab = read_list(qtbot, window, path, "paid")
+    hint = tab.plan.ledger_ids
     run_list(qtbot, tab)
     assert verdicts == [True] and tab.plan.report.updated == 2
-    assert tab.plan.ledger_ids is None   # let go, and its connection with it
+    assert tab.plan.ledger_ids is None   # let go, and its connection closed
+    with pytest.raises(sqlite3.ProgrammingError):
+        hint.conn.execute("SELECT 1")
+    # A list read and not imported: the next read closes its connection.
+    tab = read_list(qtbot, window, path, "paid")
+    unused = tab.plan.ledger_ids
+    tab.read()
+    qtbot.waitUntil(lambda: tab.plan is not None, timeout=10_000)
+    with pytest.raises(sqlite3.ProgrammingError):
+        unused.conn.execute("SELECT 1")
 
     path, egids = paid_list_of_two_unpaid(demo_store, tmp_path)
     tab = read_list(qtbot, window, path, "paid")
