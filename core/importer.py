@@ -183,8 +183,8 @@ class LedgerIds:
 
     year: int
     packed: dict[str, int]
-    # Keeps the connection open as long as the hint is (the window's reading
-    # task hands its own over this way; it closes when the hint is dropped).
+    # The connection it was read on (the window's reading task hands its own
+    # over this way, and the import task closes it when done).
     conn: sqlite3.Connection | None = field(default=None, repr=False)
     mark: tuple[int, int] | None = None
 
@@ -835,8 +835,7 @@ class _PaidReader:
             return False
         if c_id != 0:   # a 合计/小计 row, or one whose first cell is blank text
             firsts = set(map(itemgetter(0), rows))
-            if str in set(map(type, firsts)) and any(
-                    type(f) is str and f.lstrip()[:1] in "合总小共" for f in firsts):
+            if str in set(map(type, firsts)) and any(map(_may_be_total, firsts)):
                 return False
         seen = self.seen
         if len(set(numbers)) != len(numbers) or not seen.keys().isdisjoint(numbers):
@@ -855,14 +854,8 @@ class _PaidReader:
         else:
             raw_names = name_texts = [None] * len(rows)
         days = list(map(itemgetter(c_date), rows))
-        for day in set(days):
-            if not (type(day) is str and len(day) == 10 and day[4] == "-" and day[7] == "-"
-                    and day <= self.today):
-                return False
-            try:
-                dt.date.fromisoformat(day)
-            except ValueError:
-                return False
+        if not all(_iso_day(day, self.today) for day in set(days)):
+            return False
         if c_amount >= 0:
             raw_amounts = list(map(itemgetter(c_amount), rows))
             # By type first: True is 1 in a set, and bool is not an amount.
@@ -897,8 +890,7 @@ class _PaidReader:
         its reason or added."""
         report, work, seen, today = self.report, self.work, self.seen, self.today
         # Bound once: this loop may run for every row of a county's list.
-        id_match, plain_name, iso_date = _CANONICAL_ID.match, _PLAIN_NAME.fullmatch, \
-            dt.date.fromisoformat
+        id_match, plain_name = _CANONICAL_ID.match, _PLAIN_NAME.fullmatch
         rows, header, sheet_name = sp.sheet.rows, sp.header, sp.sheet.name
         m = header.mapping
         c_id, c_name = m["id_number"], m.get("name", -1)
@@ -911,7 +903,7 @@ class _PaidReader:
             first = cells[0] if width else None
             number: str | None = None
             if type(raw_id) is str and len(raw_id) == 18 and id_match(raw_id) \
-                    and not (type(first) is str and first.lstrip()[:1] in "合总小共"):
+                    and not _may_be_total(first):
                 number = raw_id   # checked in full later if nobody has it
             else:
                 row = _Row(sheet_name, i + 1, cells, header)
@@ -947,14 +939,7 @@ class _PaidReader:
             # general parsers; anything else goes the careful way below.
             raw_day = cells[c_date] if 0 <= c_date < width else None
             raw_amount = cells[c_amount] if 0 <= c_amount < width else None
-            day: str | None = None
-            if type(raw_day) is str and len(raw_day) == 10 and raw_day[4] == "-" \
-                    and raw_day[7] == "-" and raw_day <= today:
-                try:
-                    iso_date(raw_day)
-                    day = raw_day
-                except ValueError:
-                    pass
+            day = raw_day if _iso_day(raw_day, today) else None
             amount: float | None = None
             if raw_amount is not None and raw_amount != "":
                 if type(raw_amount) in (int, float) and 0 <= raw_amount <= 100000:
@@ -985,6 +970,25 @@ class _PaidReader:
 
 
 _BLOCK = 4096   # rows of the file checked together (_PaidReader._plain_block)
+
+
+def _may_be_total(first: Any) -> bool:
+    """A first cell that may start a 合计/小计 row (or is blank text): such a
+    row is looked at with _is_total, never taken as plain."""
+    return type(first) is str and first.lstrip()[:1] in "合总小共"
+
+
+def _iso_day(value: Any, today: str) -> bool:
+    """Whether a cell is a date as ISO text, no later than `today`: the
+    common case, taken without the general date parser."""
+    if not (type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-"
+            and value <= today):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 _CANONICAL_ID = re.compile(r"[0-9]{17}[0-9X]")
