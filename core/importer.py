@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import and_, itemgetter, rshift
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -880,8 +880,30 @@ class _PaidReader:
         seen.update(zip(numbers, zip(itertools.repeat(sp.sheet.name), range(lo + 1, hi + 1))))
         self.report.read += len(rows)
         json_of = {a: self._amount_json(a) for a in set(amounts)}
-        self._route(itertools.count(k0), numbers, name_texts, days, amounts,
-                    map(json_of.__getitem__, amounts))
+        jsons = list(map(json_of.__getitem__, amounts))
+        if not self._all_direct(numbers, name_texts, days, amounts, jsons):
+            self._route(itertools.count(k0), numbers, name_texts, days, amounts, jsons)
+        return True
+
+    def _all_direct(self, numbers: list[str], name_texts: list[str | None], days: list[str],
+                    amounts: list[float | None], jsons: list[str]) -> bool:
+        """_route for a block whose every row goes straight to paid_fresh
+        (hinted, fresh, named, the name's hash as the hint's), with each test
+        made on the whole block in C; False, with nothing done, otherwise.
+        The usual block of a county's list once the hint is current: the
+        loop in Python cost about 0.1 s of the reading thread's 0.9 s (400,000
+        rows, in the import)."""
+        fresh_bit = self.fresh_bit
+        # Shortcuts: the tests below would turn such a block down too.
+        if not fresh_bit or None in name_texts:
+            return False
+        packs = list(map(self.ids.get, numbers))
+        if None in packs or not all(map(and_, packs, itertools.repeat(fresh_bit))) \
+                or list(map(rshift, packs, itertools.repeat(64))) \
+                != list(map(and_, map(hash, name_texts), itertools.repeat(_MASK64))):
+            return False
+        self.direct.extend(zip(map(and_, packs, itertools.repeat(_MASK32)), amounts, jsons,
+                               days))
         return True
 
     def _careful_rows(self, sp: SheetPlan, lo: int, hi: int) -> None:

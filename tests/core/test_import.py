@@ -1689,6 +1689,45 @@ def test_a_paid_list_read_a_block_at_a_time_or_row_by_row_reads_the_same(ledger,
     assert {p[3] for p in params} == {make_id(11), make_id(16)}
 
 
+@pytest.mark.parametrize("spoil", ["none", "unhinted", "not fresh", "other name", "no name",
+                                   "hint not current"])
+def test_a_block_sent_straight_whole_goes_where_row_by_row_sends_it(spoil):
+    """_all_direct takes a block at once only when every row of it would go
+    straight to paid_fresh; otherwise it does nothing and _route decides row
+    by row. Either way the rows end up in the same places."""
+    from core.importer import _FRESH, _MASK64, ImportPlan, Kind, LedgerIds, _PaidReader
+
+    numbers = [make_id(k) for k in range(1, 6)]
+    names: list[str | None] = ["赵大成", "钱玉兰", "孙建华", "李秀英", "周志强"]
+    packed = {number: (k << 32) | (k + 100) | _FRESH | (hash(name) & _MASK64) << 64
+              for k, (number, name) in enumerate(zip(numbers, names), start=1)}
+    if spoil == "unhinted":
+        del packed[numbers[2]]
+    elif spoil == "not fresh":
+        packed[numbers[2]] &= ~_FRESH
+    elif spoil == "other name":
+        names[2] = "孙建军"
+    elif spoil == "no name":
+        names[2] = None
+    block = (numbers, names, ["2026-10-01"] * 5, [400.0] * 5, ["400.0"] * 5)
+
+    def reader() -> _PaidReader:
+        plan = ImportPlan(Path("已缴费.xlsx"), Kind.PAID, "", [],
+                          ledger_ids=LedgerIds(YEAR, dict(packed)))
+        return _PaidReader(plan, ImportReport("paid", "已缴费.xlsx"), YEAR,
+                           trusted=spoil != "hint not current")
+
+    whole, by_row = reader(), reader()
+    taken = whole._all_direct(*block)
+    if not taken:
+        whole._route(range(5), *block)
+    by_row._route(range(5), *block)
+    assert taken == (spoil == "none")
+    assert (whole.direct, whole.params, whole.unhinted) == \
+        (by_row.direct, by_row.params, by_row.unhinted)
+    assert len(by_row.direct) == {"none": 5, "no name": 5, "hint not current": 0}.get(spoil, 4)
+
+
 def test_a_paid_list_import_is_committed(ledger, village, store, tmp_path):
     """Still there when the store is closed and opened again. (It was not: a
     temp-table DELETE before the import opened a transaction of its own, in
