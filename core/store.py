@@ -314,6 +314,40 @@ def checkpoint_later(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute(f"PRAGMA wal_autocheckpoint={before}")
 
 
+@contextlib.contextmanager
+def index_rebuilt_after(conn: sqlite3.Connection, name: str) -> Iterator[None]:
+    """Index `name` dropped for the block and built again at its end, with
+    its ANALYZE statistics as they were (DROP INDEX deletes them, and the
+    query planner would otherwise guess).
+
+    For a write that changes the indexed columns of most of a table: one
+    sort of every key then costs less than moving each changed key in the
+    B-tree. Only inside a transaction, which is what brings the index back
+    if the block raises (or a generator holding it is closed): nothing is
+    rebuilt then. An index that does not exist is left alone."""
+    if not conn.in_transaction:
+        raise RuntimeError("index_rebuilt_after: only inside a transaction")
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND name=?",
+                       (name,)).fetchone()
+    if row is None:
+        yield
+        return
+    stat_tables = [t for (t,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' "
+        "AND name IN ('sqlite_stat1', 'sqlite_stat4')")]
+    stats = {t: conn.execute(f"SELECT * FROM {t} WHERE idx=?", (name,)).fetchall()
+             for t in stat_tables}
+    conn.execute(f'DROP INDEX "{name}"')
+    yield
+    conn.execute(row[0])
+    for table, rows in stats.items():
+        if rows:
+            marks = ", ".join("?" * len(rows[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    if any(stats.values()):
+        conn.execute("ANALYZE sqlite_master")   # this connection reads them again
+
+
 def checkpoint(path: str | Path) -> tuple[int, int]:
     """Copy the WAL into the database file, without waiting on any reader or
     writer (PASSIVE): (pages in the WAL, pages copied). Its own connection,

@@ -1357,6 +1357,65 @@ def test_the_cycle_collector_is_paused_only_while_importing(ledger, village, tmp
     assert enrollment(ledger.conn, village["赵大成"])["status"] == "unpaid"
 
 
+def _progress_index(conn) -> tuple[Any, list[tuple]]:
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name='enrollment_progress'").fetchone()
+    return sql, conn.execute("SELECT * FROM sqlite_stat1 WHERE idx='enrollment_progress'").fetchall()
+
+
+@pytest.mark.parametrize("on_list", [3, 2])
+def test_a_paid_list_for_half_the_ledger_or_more_rebuilds_the_progress_index(
+        ledger, village, tmp_path, monkeypatch, on_list):
+    """Confirming most of the enrollments, the import sorts the progress
+    index afresh rather than moving each key (core.store.index_rebuilt_after);
+    either way the index is there afterwards with its statistics, and counts
+    the rows as confirmed."""
+    from core import importer
+
+    conn = ledger.conn
+    conn.execute("ANALYZE")
+    before = _progress_index(conn)
+    assert before[0] is not None and before[1]
+    set_aside = []
+    real = importer.index_rebuilt_after
+
+    def spy(conn, name):
+        set_aside.append(name)
+        return real(conn, name)
+
+    monkeypatch.setattr(importer, "index_rebuilt_after", spy)
+    names = list(village)[:on_list]   # of the village's five
+    rows = [PAID_HEADER] + [paid_row(k, n, make_id(k)) for k, n in enumerate(names, start=1)]
+    report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    assert report.updated == on_list
+    assert set_aside == (["enrollment_progress"] if on_list * 2 >= 5 else [])
+    assert _progress_index(conn) == before
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM enrollment INDEXED BY enrollment_progress "
+                        "WHERE year=? AND status='confirmed'", (YEAR,)).fetchone()[0] == on_list
+
+
+def test_a_paid_list_cancelled_while_confirming_keeps_the_progress_index(ledger, village,
+                                                                        tmp_path):
+    conn = ledger.conn
+    conn.execute("ANALYZE")
+    before, ledger_before = _progress_index(conn), snapshot(conn)
+    rows = [PAID_HEADER] + [paid_row(k, n, make_id(k)) for k, n in enumerate(village, start=1)]
+    plan = prepare(conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
+    plan.ledger_ids = read_ledger_ids(conn, ledger.year)
+    steps = run_import(ledger, plan)
+    try:
+        for step in steps:
+            if step.message == "确认缴费，分段写入" and step.done == 1:
+                break
+        else:
+            pytest.fail("no second range")
+        assert _progress_index(conn)[0] is None   # set aside, for the length of the writes
+    finally:
+        steps.close()
+    assert _progress_index(conn) == before
+    assert snapshot(conn) == ledger_before
+
+
 def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, village,
                                                                        tmp_path):
     rows = [PAID_HEADER, paid_row(1, "赵大成1", make_id(1)),

@@ -10,13 +10,14 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.errors import CbtError, StoreError, StoreLockedError, ValidationError
 from core.ledger import Ledger
 from core.schema import APPLICATION_ID, MIGRATION_SET, SCHEMA_NAMES
-from core.store import Store, environment_error, guard, open_store
+from core.store import Store, environment_error, guard, index_rebuilt_after, open_store
 
 GROUP = "450999001001001"
 
@@ -599,3 +600,65 @@ def test_a_stray_write_outside_the_ledger_does_not_swallow_its_commit(tmp_path):
     with open_store(path) as again:
         assert again.conn.execute("SELECT count(*) FROM household WHERE gid=?",
                                   (hh,)).fetchone() == (1,)
+
+
+# --- an index set aside for a bulk write -----------------------------------------------
+
+
+def _index_and_stats(conn: sqlite3.Connection, name: str) -> tuple[Any, list[tuple]]:
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type='index' AND name=?",
+                       (name,)).fetchone()
+    try:
+        stats = conn.execute("SELECT * FROM sqlite_stat1 WHERE idx=?", (name,)).fetchall()
+    except sqlite3.OperationalError:   # never analysed
+        stats = []
+    return sql, stats
+
+
+def _analyzed(store: Store) -> sqlite3.Connection:
+    conn = store.conn
+    ledger = ledger_with_group(store)
+    for k in range(3):
+        ledger.add_person(ledger.add_household(GROUP), name=("赵大成", "钱玉兰", "孙建华")[k])
+    conn.execute("ANALYZE")
+    return conn
+
+
+def test_an_index_set_aside_is_built_again_with_its_statistics(store):
+    conn = _analyzed(store)
+    before = _index_and_stats(conn, "enrollment_progress")
+    assert before[0] is not None and before[1]
+    conn.execute("BEGIN")
+    with index_rebuilt_after(conn, "enrollment_progress"):
+        assert _index_and_stats(conn, "enrollment_progress") == (None, [])
+        conn.execute("UPDATE enrollment SET status='confirmed'")
+    conn.execute("COMMIT")
+    assert _index_and_stats(conn, "enrollment_progress") == before
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    # The index holds the rows as written while it was away.
+    assert conn.execute("SELECT count(*) FROM enrollment INDEXED BY enrollment_progress "
+                        "WHERE year > 0 AND status='confirmed'").fetchone()[0] == 3
+
+
+def test_an_index_set_aside_comes_back_with_the_rollback_when_the_write_fails(store):
+    conn = _analyzed(store)
+    before = _index_and_stats(conn, "enrollment_progress")
+    conn.execute("BEGIN")
+    with pytest.raises(ZeroDivisionError):
+        with index_rebuilt_after(conn, "enrollment_progress"):
+            1 / 0
+    assert _index_and_stats(conn, "enrollment_progress")[0] is None   # not built again
+    conn.execute("ROLLBACK")
+    assert _index_and_stats(conn, "enrollment_progress") == before
+
+
+def test_an_index_is_set_aside_only_inside_a_transaction(store):
+    conn = store.conn
+    with pytest.raises(RuntimeError):
+        with index_rebuilt_after(conn, "enrollment_progress"):
+            pass
+    conn.execute("BEGIN")
+    with index_rebuilt_after(conn, "no_such_index"):
+        pass
+    conn.execute("ROLLBACK")
+    assert _index_and_stats(conn, "enrollment_progress")[0] is not None
