@@ -7,10 +7,12 @@ every ID number is synthetic (core.idcard.make on the made-up address codes
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -1364,7 +1366,7 @@ def _progress_index(conn) -> tuple[Any, list[tuple]]:
 
 @pytest.mark.parametrize("on_list", [3, 2])
 def test_a_paid_list_for_half_the_ledger_or_more_rebuilds_the_progress_index(
-        ledger, village, tmp_path, monkeypatch, on_list):
+        ledger, village, b, tmp_path, monkeypatch, on_list):
     """Confirming most of the enrollments, the import sorts the progress
     index afresh rather than moving each key (core.store.index_rebuilt_after);
     either way the index is there afterwards with its statistics, and counts
@@ -1372,6 +1374,7 @@ def test_a_paid_list_for_half_the_ledger_or_more_rebuilds_the_progress_index(
     from core import importer
 
     conn = ledger.conn
+    b.person(b.household(G111), "周志强", id_number=make_id(6))   # six: 3 is half exactly
     conn.execute("ANALYZE")
     before = _progress_index(conn)
     assert before[0] is not None and before[1]
@@ -1387,33 +1390,63 @@ def test_a_paid_list_for_half_the_ledger_or_more_rebuilds_the_progress_index(
     rows = [PAID_HEADER] + [paid_row(k, n, make_id(k)) for k, n in enumerate(names, start=1)]
     report = do_import(ledger, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     assert report.updated == on_list
-    assert set_aside == (["enrollment_progress"] if on_list * 2 >= 5 else [])
+    assert set_aside == (["enrollment_progress"] if on_list == 3 else [])
     assert _progress_index(conn) == before
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert conn.execute("SELECT count(*) FROM enrollment INDEXED BY enrollment_progress "
                         "WHERE year=? AND status='confirmed'", (YEAR,)).fetchone()[0] == on_list
 
 
-def test_a_paid_list_cancelled_while_confirming_keeps_the_progress_index(ledger, village,
-                                                                        tmp_path):
+@pytest.mark.parametrize("how", ["cancelled", "failed", "cancelled in a caller's batch"])
+def test_a_paid_list_stopped_while_confirming_keeps_the_progress_index(ledger, village,
+                                                                      tmp_path, monkeypatch,
+                                                                      how):
+    """Cancelled or failed at the second range: the index is back with its
+    statistics and nothing is confirmed. Inside a caller's ledger.batch(),
+    which rolls nothing back itself and commits what the import wrote until
+    it was cancelled, the index is whole all the same."""
     conn = ledger.conn
     conn.execute("ANALYZE")
     before, ledger_before = _progress_index(conn), snapshot(conn)
     rows = [PAID_HEADER] + [paid_row(k, n, make_id(k)) for k, n in enumerate(village, start=1)]
     plan = prepare(conn, xlsx(tmp_path / "已缴费.xlsx", rows), "paid")
     plan.ledger_ids = read_ledger_ids(conn, ledger.year)
-    steps = run_import(ledger, plan)
-    try:
-        for step in steps:
-            if step.message == "确认缴费，分段写入" and step.done == 1:
-                break
-        else:
-            pytest.fail("no second range")
-        assert _progress_index(conn)[0] is None   # set aside, for the length of the writes
-    finally:
-        steps.close()
+    if how == "failed":
+        write, calls = ledger.bulk_write_fresh, []
+
+        def fails_second(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise sqlite3.OperationalError("disk I/O error")
+            return write(*args, **kwargs)
+
+        monkeypatch.setattr(ledger, "bulk_write_fresh", fails_second)
+        with pytest.raises(sqlite3.OperationalError):
+            run_plan(ledger, plan)
+    else:
+        outer = ledger.batch() if how.endswith("batch") else contextlib.nullcontext()
+        with outer:
+            steps = run_import(ledger, plan)
+            try:
+                for step in steps:
+                    if step.message == "确认缴费，分段写入" and step.done == 1:
+                        break
+                else:
+                    pytest.fail("no second range")
+                assert _progress_index(conn)[0] is None   # set aside during the writes
+            finally:
+                steps.close()
+    assert not conn.in_transaction
     assert _progress_index(conn) == before
-    assert snapshot(conn) == ledger_before
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    confirmed = [g for g in village.values() if status(conn, g) == "confirmed"]
+    assert conn.execute("SELECT count(*) FROM enrollment INDEXED BY enrollment_progress "
+                        "WHERE year=? AND status='confirmed'", (YEAR,)).fetchone()[0] == \
+        len(confirmed)
+    if how == "cancelled in a caller's batch":
+        assert len(confirmed) == 1   # the first range, committed by the caller
+    else:
+        assert snapshot(conn) == ledger_before
 
 
 def test_a_row_refused_for_its_name_does_not_block_the_persons_next_row(ledger, village,

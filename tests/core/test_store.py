@@ -640,16 +640,47 @@ def test_an_index_set_aside_is_built_again_with_its_statistics(store):
                         "WHERE year > 0 AND status='confirmed'").fetchone()[0] == 3
 
 
-def test_an_index_set_aside_comes_back_with_the_rollback_when_the_write_fails(store):
+@pytest.mark.parametrize("then", ["ROLLBACK", "COMMIT"])
+def test_an_index_set_aside_comes_back_when_the_write_fails_whatever_the_caller_does(store,
+                                                                                     then):
+    """Built again as the error passes: a caller who rolls back gets the
+    index as it was, one who commits gets it holding what was written."""
     conn = _analyzed(store)
     before = _index_and_stats(conn, "enrollment_progress")
     conn.execute("BEGIN")
     with pytest.raises(ZeroDivisionError):
         with index_rebuilt_after(conn, "enrollment_progress"):
+            conn.execute("UPDATE enrollment SET status='confirmed'")
             1 / 0
-    assert _index_and_stats(conn, "enrollment_progress")[0] is None   # not built again
-    conn.execute("ROLLBACK")
     assert _index_and_stats(conn, "enrollment_progress") == before
+    conn.execute(then)
+    assert _index_and_stats(conn, "enrollment_progress") == before
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM enrollment INDEXED BY enrollment_progress "
+                        "WHERE year > 0 AND status='confirmed'").fetchone()[0] == \
+        (3 if then == "COMMIT" else 0)
+
+
+def test_an_index_built_again_is_planned_with_its_statistics(tmp_path):
+    """After the rebuild the connection plans with the statistics put back,
+    not with a new index's default guesses (which would pick i2 here)."""
+    conn = sqlite3.connect(tmp_path / "plan.db", isolation_level=None)
+    conn.executescript("CREATE TABLE t(a, b); CREATE INDEX i1 ON t(a); CREATE INDEX i2 ON t(b);"
+                       "INSERT INTO t VALUES (1, 1), (2, 2); ANALYZE;"
+                       "UPDATE sqlite_stat1 SET stat='1000 1' WHERE idx='i1';"
+                       "UPDATE sqlite_stat1 SET stat='1000 2' WHERE idx='i2';"
+                       "ANALYZE sqlite_master;")
+
+    def plan() -> str:
+        return conn.execute("EXPLAIN QUERY PLAN SELECT * FROM t WHERE a=1 AND b=1").fetchone()[3]
+
+    assert "i1" in plan()
+    conn.execute("BEGIN")
+    with index_rebuilt_after(conn, "i1"):
+        pass
+    assert "i1" in plan()
+    conn.execute("COMMIT")
+    conn.close()
 
 
 def test_an_index_is_set_aside_only_inside_a_transaction(store):
