@@ -649,9 +649,8 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     two use both cores. Most rows name a live person whose enrollment has no
     confirmed date or amount set since it was made (ticked or not); when the
     ID hint is current (_hint_holds) it says which, and those rows are not
-    matched again. Once
-    every row is read, those are confirmed in SQL (bulk_write_fresh) in a few
-    ranges of the enrollment table. The rest (confirmed before, names that
+    matched again. Once every row is read, those are confirmed in SQL
+    (bulk_write_fresh) in a few ranges of the enrollment table. The rest (confirmed before, names that
     differ, deleted persons, no enrollment for the year) wait in
     temp.paid_rest and then go through bulk_write as usual (_confirm_rest).
     """

@@ -59,6 +59,11 @@ def _import_task(ctx: TaskContext, db_path: str, plan: ImportPlan, options: Impo
         ledger = Ledger(store, operator=operator)
         # A cancel rolls the whole import back, unless it came during the commit.
         ctx.follow(run_import(ledger, plan, options))
+        # The plan has run: keep its preview, not the whole parsed list (some
+        # 400 MB for a county's), freed here rather than on the GUI thread.
+        # To import the file again it is read again (which also says so if
+        # it was imported before).
+        plan.release_rows()
         return plan
     finally:
         store.close()
@@ -339,11 +344,7 @@ class ImportTab(QWidget):
     def _done(self, plan: ImportPlan) -> None:
         self._task = None
         self.cancel_button.setEnabled(False)
-        # The plan has run: keep its preview, not the whole parsed list. To
-        # import the file again it is read again (which also says so if it
-        # was imported before).
-        plan.release_rows()
-        self.run_button.setEnabled(False)
+        self.run_button.setEnabled(False)   # the plan's rows are released (_import_task)
         self.run_button.setToolTip("这份名单已经导入。如需再次导入，请先点“读取并预览”。")
         report = plan.report
         undoable = bool(report.txn and (report.new or report.updated))
