@@ -1551,9 +1551,9 @@ def _direct_rows(monkeypatch) -> list[int]:
     counts: list[int] = []
     stage = importer._stage
 
-    def counting(ledger, chunk, staged, direct=()):
+    def counting(ledger, chunk, direct=()):
         counts.append(len(direct))
-        return stage(ledger, chunk, staged, direct)
+        return stage(ledger, chunk, direct)
 
     monkeypatch.setattr(importer, "_stage", counting)
     return counts
