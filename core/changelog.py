@@ -940,7 +940,8 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     one's change-row text (as encode_scalar gives it) in `<field>_json`. Only
     rows whose clk passes unclocked_sql are written; the caller writes the
     others through bulk_write. Values equal to the current ones write nothing.
-    Two rows for one entity raise sqlite3.IntegrityError, with nothing written.
+    Two rows for one entity raise sqlite3.IntegrityError, with nothing written;
+    a row without an id (no entity) is not written.
 
     Written as bulk_write writes them, given the same clock: every field set
     replaces a value of the creation's clock, so there is one previous clock
@@ -986,8 +987,10 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
         f"SELECT s.id, s.gid, substr(s.clk, 7, 31), "
         f"{_clock_split_sql(entity, fields, 's.clk')}, {mask}, "
         + ", ".join(f"s.{f}_new, s.{f}_json" for f in fields) + " "
-        f"FROM {source} s WHERE {unclocked_sql(entity, fields, 's.clk')} AND ({mask}) != 0 "
-        "ORDER BY s.id")
+        # A NULL id would be given a rowid of bulk_fresh's choosing, and the
+        # UPDATE would then write another entity.
+        f"FROM {source} s WHERE s.id IS NOT NULL AND {unclocked_sql(entity, fields, 's.clk')} "
+        f"AND ({mask}) != 0 ORDER BY s.id")
     n, top, lo, hi = conn.execute("SELECT count(*), max(prev), min(id), max(id) "
                                   "FROM temp.bulk_fresh").fetchone()
     if not n:
@@ -1022,8 +1025,10 @@ def bulk_write_fresh(conn: sqlite3.Connection, clock: "hlc_mod.Clock", operator:
     derived = ", status = ?, lapsed = 0" if entity == "enrollment" else ""
     # A row's values found by its rowid, not UPDATE ... FROM: SQLite copies
     # the whole join of an UPDATE ... FROM into a table of its own first.
-    # Measured for 300,000 of a county's 400,000 enrollments half ticked:
-    # 0.68-0.95 s against 0.83-1.23 s; one subquery a row gives all values.
+    # Measured for 300,000 of a county's 400,000 enrollments half ticked,
+    # the UPDATE alone: 0.68-0.95 s against 0.83-1.23 s (in a paid list's
+    # import of that county, 0.87-1.03 s against 1.22-1.42 s). One subquery
+    # a row gives all the values.
     conn.execute(
         f"UPDATE {t} SET (clk, {', '.join(fields)}) = (SELECT substr({t}.clk, 1, b.at - 1) "
         f"|| {clk} || substr({t}.clk, b.at), {values} FROM temp.bulk_fresh b "

@@ -1115,8 +1115,9 @@ _ROW_COLUMNS = "pid, eid, k, number, name, day, amount, amount_json"
 
 def _paid_tables(conn: sqlite3.Connection) -> None:
     """The temp tables of a paid-list import: import_rows (one chunk of the
-    file's rows), paid_fresh (those confirmed in SQL) and paid_rest (the
-    others, until every row is read)."""
+    file's rows), chunk_fresh (those of the chunk for paid_fresh),
+    paid_fresh (those confirmed in SQL) and paid_rest (the others, until
+    every row is read)."""
     for table in ("import_rows", "paid_rest"):
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}(seq INTEGER PRIMARY KEY, "
                      "pid INTEGER, eid INTEGER, k INTEGER, number TEXT, name TEXT, day TEXT, "

@@ -544,8 +544,9 @@ def _both_ways(mem, specs, edits, new) -> tuple[list, list[str], int]:
     """The same enrollments (specs, then edits: per enrollment a list of
     (field, value, clock)) given `new` through bulk_write, for those whose
     confirmed date and amount have no clock of their own, and through
-    bulk_write_fresh, for all. Returns what each wrote (bulk_write_fresh's),
-    the gids and how many bulk_write_fresh changed."""
+    bulk_write_fresh, for all. Returns what bulk_write_fresh wrote (the same
+    but for the clocks' spacing: see _ranked), the gids and how many it
+    changed."""
     from core.changelog import BulkItem, bulk_write, bulk_write_fresh
 
     written, changed = [], []
@@ -575,6 +576,7 @@ def _both_ways(mem, specs, edits, new) -> tuple[list, list[str], int]:
         changed.append(result.changed)
         written.append(_written(store, mark, clock))
     assert changed[0] == changed[1]
+    assert all(hlc.is_valid(c[0]) for c in written[1][0])
     assert _ranked(written[0]) == _ranked(written[1])
     return written[1], gids, changed[1]
 
@@ -806,6 +808,29 @@ def test_bulk_write_fresh_refuses_what_it_cannot_decide_alone(mem):
         bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src", FIELDS,
                          txn="t")
     assert canonical_dump(store.conn) == before
+
+
+def test_bulk_write_fresh_writes_nothing_for_a_row_without_an_id(mem):
+    from core.changelog import bulk_write_fresh
+
+    store = mem()
+    _enrollments(store, [(N1, 100 + k, {}) for k in range(3)])
+    clock = hlc.Clock(N1, now_ms=lambda: BASE + 300)
+    # The row for enrollment 3 has lost its id: it must not land on
+    # whichever rowid the staging table would give it.
+    store.conn.execute(
+        "CREATE TEMP TABLE src AS SELECT iif(id = 3, NULL, id) AS id, gid, clk, "
+        "confirmed_amount, 400.0 AS confirmed_amount_new, '400.0' AS confirmed_amount_json, "
+        "confirmed_date, iif(id = 3, '2026-10-09', '2026-10-02') AS confirmed_date_new, "
+        "'\"2026-10-02\"' AS confirmed_date_json FROM enrollment WHERE id != 2")
+    with guard(), store.db.atomic():
+        result = bulk_write_fresh(store.conn, clock, None, "x", "enrollment", "temp.src",
+                                  FIELDS, txn="t")
+    assert result.changed == 1
+    assert store.conn.execute("SELECT id, confirmed_date FROM enrollment ORDER BY id"
+                              ).fetchall() == [(1, "2026-10-02"), (2, None), (3, None)]
+    assert store.conn.execute("SELECT e.id FROM change c JOIN enrollment e ON e.gid = c.gid "
+                              "WHERE c.txn = 't'").fetchall() == [(1,)]
 
 
 def test_bulk_write_tells_zero_from_minus_zero(mem):
