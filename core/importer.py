@@ -650,9 +650,10 @@ def _run_paid(ledger: Ledger, plan: ImportPlan, report: ImportReport,
     confirmed date or amount set since it was made (ticked or not); when the
     ID hint is current (_hint_holds) it says which, and those rows are not
     matched again. Once every row is read, those are confirmed in SQL
-    (bulk_write_fresh) in a few ranges of the enrollment table. The rest (confirmed before, names that
-    differ, deleted persons, no enrollment for the year) wait in
-    temp.paid_rest and then go through bulk_write as usual (_confirm_rest).
+    (bulk_write_fresh) in a few ranges of the enrollment table. The rest
+    (confirmed before, names that differ, deleted persons, no enrollment for
+    the year) wait in temp.paid_rest and then go through bulk_write as usual
+    (_confirm_rest).
     """
     conn = ledger.conn
     # Only a transaction this import opens is known to hold no writes when
@@ -1138,7 +1139,7 @@ def _paid_tables(conn: sqlite3.Connection) -> None:
         conn.execute(f"DELETE FROM temp.{table}")
 
 
-def _insert_rows(conn: sqlite3.Connection, into: str, rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(conn: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """INSERT INTO `into` VALUES (…), (…), … a few thousand rows at a time.
 
     Not executemany: that lets go of the GIL for every row, and while the
@@ -1179,7 +1180,7 @@ def _stage(ledger: Ledger, chunk: list[tuple[Any, ...]],
                      "(SELECT seq FROM temp.chunk_fresh) ORDER BY seq")
         conn.execute("DELETE FROM temp.chunk_fresh")
         conn.execute("DELETE FROM temp.import_rows")
-    _insert_rows(conn, f"temp.paid_fresh({_FRESH_COLUMNS})", list(direct))
+    _insert_rows(conn, f"temp.paid_fresh({_FRESH_COLUMNS})", direct)
     return added + len(direct)
 
 
